@@ -1,0 +1,5 @@
+// TODO(owner of this file): implement. Stub so the addon builds.
+#include "common.h"
+namespace alignkit {
+void RegisterNorms(Napi::Env, Napi::Object) {}
+}  // namespace alignkit

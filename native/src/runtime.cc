@@ -1,0 +1,409 @@
+// Addon runtime: CPU detection, the thread pool, parameter parsing, aligned buffers, registration.
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "common.h"
+
+namespace alignkit {
+
+// ------------------------------------------------------------------------------------------ CPU dispatch
+static Isa Detect() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma"))
+    return Isa::Avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::Avx2;
+#endif
+  return Isa::Portable;
+}
+
+static Isa ParseIsa(const char* s, Isa fallback) {
+  if (!s) return fallback;
+  std::string v(s);
+  if (v == "portable") return Isa::Portable;
+  if (v == "avx2") return Isa::Avx2;
+  if (v == "avx512") return Isa::Avx512;
+  return fallback;
+}
+
+static const Isa kDetected = Detect();
+static std::atomic<int> gActive{static_cast<int>(
+    std::min(static_cast<int>(kDetected), static_cast<int>(ParseIsa(std::getenv("ALIGNKIT_ISA"), kDetected))))};
+
+Isa DetectedIsa() { return kDetected; }
+Isa ActiveIsa() { return static_cast<Isa>(gActive.load(std::memory_order_relaxed)); }
+void SetActiveIsa(Isa isa) {
+  gActive.store(std::min(static_cast<int>(isa), static_cast<int>(kDetected)), std::memory_order_relaxed);
+}
+const char* IsaName(Isa isa) {
+  switch (isa) {
+    case Isa::Avx512: return "avx512";
+    case Isa::Avx2: return "avx2";
+    default: return "portable";
+  }
+}
+
+// ------------------------------------------------------------------------------------------ thread pool
+namespace {
+thread_local bool tInsidePool = false;
+
+class ThreadPool {
+ public:
+  ~ThreadPool() { Stop(); }
+
+  int size() const { return size_; }
+
+  void Resize(int n) {
+    if (n < 1) n = 1;
+    if (n > 256) n = 256;
+    std::lock_guard<std::mutex> run(runMutex_);
+    Stop();
+    size_ = n;
+    stop_ = false;
+    for (int t = 1; t < n; ++t) workers_.emplace_back([this, t] { WorkerLoop(t); });
+  }
+
+  void Run(int64_t numTasks, const std::function<void(int64_t, int)>& fn) {
+    if (numTasks <= 0) return;
+    if (size_ == 1 || numTasks == 1 || tInsidePool) {
+      for (int64_t i = 0; i < numTasks; ++i) fn(i, 0);
+      return;
+    }
+    std::lock_guard<std::mutex> run(runMutex_);  // one parallel region at a time
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      fn_ = &fn;
+      numTasks_ = numTasks;
+      next_.store(0);
+      pending_ = size_ - 1;
+      ++generation_;
+    }
+    cv_.notify_all();
+    tInsidePool = true;
+    Drain(0);
+    tInsidePool = false;
+    std::unique_lock<std::mutex> lock(mutex_);
+    doneCv_.wait(lock, [this] { return pending_ == 0; });
+    fn_ = nullptr;
+  }
+
+ private:
+  void Drain(int thread) {
+    for (;;) {
+      int64_t task = next_.fetch_add(1);
+      if (task >= numTasks_) break;
+      (*fn_)(task, thread);
+    }
+  }
+
+  void WorkerLoop(int thread) {
+    tInsidePool = true;
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+      }
+      Drain(thread);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (--pending_ == 0) doneCv_.notify_one();
+      }
+    }
+  }
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& w : workers_) w.join();
+    workers_.clear();
+  }
+
+  int size_ = 1;
+  bool stop_ = false;
+  std::vector<std::thread> workers_;
+  std::mutex runMutex_;
+  std::mutex mutex_;
+  std::condition_variable cv_, doneCv_;
+  const std::function<void(int64_t, int)>* fn_ = nullptr;
+  int64_t numTasks_ = 0;
+  std::atomic<int64_t> next_{0};
+  int pending_ = 0;
+  uint64_t generation_ = 0;
+};
+
+int DefaultThreads() {
+  if (const char* env = std::getenv("ALIGNKIT_THREADS")) {
+    int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  unsigned hc = std::thread::hardware_concurrency();
+  return hc == 0 ? 1 : static_cast<int>(hc);
+}
+
+ThreadPool& Pool() {
+  static ThreadPool* pool = [] {
+    auto* p = new ThreadPool();  // intentionally leaked: workers must outlive static destruction order
+    p->Resize(DefaultThreads());
+    return p;
+  }();
+  return *pool;
+}
+}  // namespace
+
+int NumThreads() { return Pool().size(); }
+void SetNumThreads(int n) { Pool().Resize(n); }
+void ParallelFor(int64_t numTasks, const std::function<void(int64_t, int)>& fn) { Pool().Run(numTasks, fn); }
+void ParallelRange(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  if (grain < 1) grain = 1;
+  int64_t maxTasks = (n + grain - 1) / grain;
+  int64_t tasks = std::min<int64_t>(maxTasks, static_cast<int64_t>(NumThreads()) * 4);
+  if (tasks < 1) tasks = 1;
+  int64_t per = (n + tasks - 1) / tasks;
+  ParallelFor(tasks, [&](int64_t t, int) {
+    int64_t b = t * per, e = std::min(n, b + per);
+    if (b < e) fn(b, e);
+  });
+}
+
+// ------------------------------------------------------------------------------------------ params
+Params::Params(const Napi::CallbackInfo& info, const char* kernel) : env_(info.Env()), kernel_(kernel) {
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    fail("expects one parameter object");
+  }
+  obj_ = info[0].As<Napi::Object>();
+}
+
+void Params::fail(const std::string& message) const {
+  throw Napi::RangeError::New(env_, std::string("alignkit native ") + kernel_ + ": " + message);
+}
+
+Napi::Value Params::get(const char* field) const { return obj_.Get(field); }
+
+bool Params::has(const char* field) const {
+  Napi::Value v = get(field);
+  return !(v.IsUndefined() || v.IsNull());
+}
+
+static std::string Need(const char* field, size_t have, size_t need) {
+  return std::string("field '") + field + "' has " + std::to_string(have) + " elements but the shape needs " +
+         std::to_string(need);
+}
+
+F32Arg Params::f32(const char* field, size_t need, bool optional) const {
+  Napi::Value v = get(field);
+  if (v.IsUndefined() || v.IsNull()) {
+    if (optional) return {};
+    fail(std::string("missing Float32Array field '") + field + "'");
+  }
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    fail(std::string("field '") + field + "' must be a Float32Array");
+  auto arr = v.As<Napi::Float32Array>();
+  size_t len = arr.ElementLength();
+  if (len < need) fail(Need(field, len, need));
+  if (len == 0) return {nullptr, 0};
+  return {arr.Data(), len};
+}
+
+const int32_t* Params::i32(const char* field, size_t need, bool optional) const {
+  Napi::Value v = get(field);
+  if (v.IsUndefined() || v.IsNull()) {
+    if (optional) return nullptr;
+    fail(std::string("missing Int32Array field '") + field + "'");
+  }
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    fail(std::string("field '") + field + "' must be an Int32Array");
+  auto arr = v.As<Napi::Int32Array>();
+  if (arr.ElementLength() < need) fail(Need(field, arr.ElementLength(), need));
+  return arr.Data();
+}
+
+uint8_t* Params::u8Mut(const char* field, size_t need, bool optional) const {
+  Napi::Value v = get(field);
+  if (v.IsUndefined() || v.IsNull()) {
+    if (optional) return nullptr;
+    fail(std::string("missing Uint8Array field '") + field + "'");
+  }
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    fail(std::string("field '") + field + "' must be a Uint8Array");
+  auto arr = v.As<Napi::Uint8Array>();
+  if (arr.ElementLength() < need) fail(Need(field, arr.ElementLength(), need));
+  return arr.Data();
+}
+
+const uint8_t* Params::u8(const char* field, size_t need, bool optional) const { return u8Mut(field, need, optional); }
+
+int64_t Params::integer(const char* field, int64_t min) const {
+  Napi::Value v = get(field);
+  if (!v.IsNumber()) fail(std::string("field '") + field + "' must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d == static_cast<double>(static_cast<int64_t>(d)))) fail(std::string("field '") + field + "' must be an integer");
+  if (d < static_cast<double>(min))
+    fail(std::string("field '") + field + "' must be >= " + std::to_string(min) + ", got " + std::to_string(d));
+  return static_cast<int64_t>(d);
+}
+
+int64_t Params::integerOr(const char* field, int64_t fallback, int64_t min) const {
+  return has(field) ? integer(field, min) : fallback;
+}
+
+double Params::number(const char* field) const {
+  Napi::Value v = get(field);
+  if (!v.IsNumber()) fail(std::string("field '") + field + "' must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+bool Params::boolean(const char* field) const {
+  Napi::Value v = get(field);
+  if (v.IsUndefined() || v.IsNull()) return false;
+  if (!v.IsBoolean()) fail(std::string("field '") + field + "' must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::string Params::string(const char* field) const {
+  Napi::Value v = get(field);
+  if (!v.IsString()) fail(std::string("field '") + field + "' must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+size_t Extent(const Params& p, std::initializer_list<int64_t> dims) {
+  unsigned __int128 total = 1;
+  for (int64_t d : dims) {
+    if (d < 0) p.fail("negative dimension");
+    total *= static_cast<unsigned __int128>(d);
+    if (total > (static_cast<unsigned __int128>(1) << 48)) p.fail("shape too large");
+  }
+  return static_cast<size_t>(total);
+}
+
+// ------------------------------------------------------------------------------------------ buffers
+namespace {
+std::atomic<int64_t> gLiveBytes{0}, gPeakBytes{0}, gLiveBuffers{0};
+
+void NoteAlloc(int64_t bytes) {
+  int64_t now = gLiveBytes.fetch_add(bytes) + bytes;
+  gLiveBuffers.fetch_add(1);
+  int64_t peak = gPeakBytes.load();
+  while (now > peak && !gPeakBytes.compare_exchange_weak(peak, now)) {
+  }
+}
+
+struct BufferHeader {
+  int64_t bytes;
+};
+
+void FinalizeBuffer(napi_env, void* data, void* hint) {
+  int64_t bytes = reinterpret_cast<intptr_t>(hint);
+  std::free(data);
+  gLiveBytes.fetch_sub(bytes);
+  gLiveBuffers.fetch_sub(1);
+}
+
+// alloc(bytes) -> ArrayBuffer: 64-byte aligned, zero-filled, owned natively (freed by free() or GC).
+Napi::Value Alloc(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "alignkit native alloc: expects a byte count");
+  double req = info[0].As<Napi::Number>().DoubleValue();
+  if (!(req >= 0) || req > 1e14) throw Napi::RangeError::New(env, "alignkit native alloc: invalid byte count");
+  size_t bytes = static_cast<size_t>(req);
+  size_t rounded = ((bytes + 63) / 64) * 64;
+  if (rounded == 0) rounded = 64;
+  void* data = std::aligned_alloc(64, rounded);
+  if (!data)
+    throw Napi::Error::New(env, "alignkit native alloc: out of memory allocating " + std::to_string(rounded) + " bytes");
+  std::memset(data, 0, rounded);
+  NoteAlloc(static_cast<int64_t>(rounded));
+  napi_value ab;
+  napi_status st = napi_create_external_arraybuffer(env, data, bytes, FinalizeBuffer,
+                                                    reinterpret_cast<void*>(static_cast<intptr_t>(rounded)), &ab);
+  if (st != napi_ok) {
+    FinalizeBuffer(env, data, reinterpret_cast<void*>(static_cast<intptr_t>(rounded)));
+    throw Napi::Error::New(env, "alignkit native alloc: cannot create an external ArrayBuffer");
+  }
+  return Napi::Value(env, ab);
+}
+
+// free(ArrayBuffer): detaches the buffer (every view over it becomes length 0), which releases the memory now.
+Napi::Value Free(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArrayBuffer()) throw Napi::TypeError::New(env, "alignkit native free: expects an ArrayBuffer");
+  napi_value ab = info[0];
+  bool detached = false;
+  napi_is_detached_arraybuffer(env, ab, &detached);
+  if (detached) return env.Undefined();
+  if (napi_detach_arraybuffer(env, ab) != napi_ok) throw Napi::Error::New(env, "alignkit native free: buffer is not detachable");
+  return env.Undefined();
+}
+
+Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("liveBytes", Napi::Number::New(env, static_cast<double>(gLiveBytes.load())));
+  o.Set("peakBytes", Napi::Number::New(env, static_cast<double>(gPeakBytes.load())));
+  o.Set("liveBuffers", Napi::Number::New(env, static_cast<double>(gLiveBuffers.load())));
+  return o;
+}
+
+Napi::Value ResetPeak(const Napi::CallbackInfo& info) {
+  gPeakBytes.store(gLiveBytes.load());
+  return info.Env().Undefined();
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("isa", Napi::String::New(env, IsaName(ActiveIsa())));
+  o.Set("detectedIsa", Napi::String::New(env, IsaName(DetectedIsa())));
+  o.Set("threads", Napi::Number::New(env, NumThreads()));
+  return o;
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "alignkit native setThreads: expects a number");
+  SetNumThreads(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "alignkit native setIsa: expects a string");
+  std::string s = info[0].As<Napi::String>().Utf8Value();
+  if (s != "portable" && s != "avx2" && s != "avx512")
+    throw Napi::RangeError::New(env, "alignkit native setIsa: unknown ISA '" + s + "' (portable, avx2, avx512)");
+  SetActiveIsa(ParseIsa(s.c_str(), Isa::Portable));
+  return Napi::String::New(env, IsaName(ActiveIsa()));
+}
+}  // namespace
+
+}  // namespace alignkit
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  using namespace alignkit;
+  exports.Set("alloc", Napi::Function::New(env, Alloc));
+  exports.Set("free", Napi::Function::New(env, Free));
+  exports.Set("memoryStats", Napi::Function::New(env, MemoryStats));
+  exports.Set("resetPeak", Napi::Function::New(env, ResetPeak));
+  exports.Set("info", Napi::Function::New(env, Info));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("setIsa", Napi::Function::New(env, SetIsa));
+  RegisterGemm(env, exports);
+  RegisterAttention(env, exports);
+  RegisterNorms(env, exports);
+  RegisterLinearLogprob(env, exports);
+  RegisterElementwise(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(alignkit_native, Init)
