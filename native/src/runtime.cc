@@ -5,6 +5,7 @@
 #include <cstring>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "common.h"
@@ -300,15 +301,32 @@ void NoteAlloc(int64_t bytes) {
   }
 }
 
-struct BufferHeader {
+// Each buffer has a record shared by free() and the GC finalizer: free() releases the memory at once
+// (after detaching, so no JS view can reach it); the finalizer, which V8 runs whenever it collects the
+// ArrayBuffer, only frees what free() has not.
+struct BufferRecord {
+  void* data;
   int64_t bytes;
+  bool freed;
 };
+std::mutex gRecordsMutex;
+std::unordered_map<void*, BufferRecord*> gRecords;
+
+void ReleaseRecordMemory(BufferRecord* r) {  // caller holds gRecordsMutex
+  if (r->freed) return;
+  r->freed = true;
+  std::free(r->data);
+  gLiveBytes.fetch_sub(r->bytes);
+  gLiveBuffers.fetch_sub(1);
+}
 
 void FinalizeBuffer(napi_env, void* data, void* hint) {
-  int64_t bytes = reinterpret_cast<intptr_t>(hint);
-  std::free(data);
-  gLiveBytes.fetch_sub(bytes);
-  gLiveBuffers.fetch_sub(1);
+  auto* r = static_cast<BufferRecord*>(hint);
+  std::lock_guard<std::mutex> lock(gRecordsMutex);
+  ReleaseRecordMemory(r);
+  auto it = gRecords.find(data);
+  if (it != gRecords.end() && it->second == r) gRecords.erase(it);
+  delete r;
 }
 
 // alloc(bytes) -> ArrayBuffer: 64-byte aligned, zero-filled, owned natively (freed by free() or GC).
@@ -325,17 +343,21 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
     throw Napi::Error::New(env, "alignkit native alloc: out of memory allocating " + std::to_string(rounded) + " bytes");
   std::memset(data, 0, rounded);
   NoteAlloc(static_cast<int64_t>(rounded));
+  auto* record = new BufferRecord{data, static_cast<int64_t>(rounded), false};
+  {
+    std::lock_guard<std::mutex> lock(gRecordsMutex);
+    gRecords[data] = record;
+  }
   napi_value ab;
-  napi_status st = napi_create_external_arraybuffer(env, data, bytes, FinalizeBuffer,
-                                                    reinterpret_cast<void*>(static_cast<intptr_t>(rounded)), &ab);
+  napi_status st = napi_create_external_arraybuffer(env, data, bytes, FinalizeBuffer, record, &ab);
   if (st != napi_ok) {
-    FinalizeBuffer(env, data, reinterpret_cast<void*>(static_cast<intptr_t>(rounded)));
+    FinalizeBuffer(env, data, record);
     throw Napi::Error::New(env, "alignkit native alloc: cannot create an external ArrayBuffer");
   }
   return Napi::Value(env, ab);
 }
 
-// free(ArrayBuffer): detaches the buffer (every view over it becomes length 0), which releases the memory now.
+// free(ArrayBuffer): detaches the buffer (every view over it becomes length 0) and releases the memory now.
 Napi::Value Free(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsArrayBuffer()) throw Napi::TypeError::New(env, "alignkit native free: expects an ArrayBuffer");
@@ -343,7 +365,20 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
   bool detached = false;
   napi_is_detached_arraybuffer(env, ab, &detached);
   if (detached) return env.Undefined();
+  void* data = nullptr;
+  size_t length = 0;
+  napi_get_arraybuffer_info(env, ab, &data, &length);
+  BufferRecord* record = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(gRecordsMutex);
+    auto it = gRecords.find(data);
+    if (it != gRecords.end()) record = it->second;
+  }
+  if (!record) throw Napi::TypeError::New(env, "alignkit native free: this ArrayBuffer was not allocated by alignkit");
   if (napi_detach_arraybuffer(env, ab) != napi_ok) throw Napi::Error::New(env, "alignkit native free: buffer is not detachable");
+  std::lock_guard<std::mutex> lock(gRecordsMutex);
+  ReleaseRecordMemory(record);
+  gRecords.erase(data);
   return env.Undefined();
 }
 

@@ -40,7 +40,8 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const out = src.withLayout(s, contiguousStrides(s), src.offset);
   if (src !== x) src.dispose();
   const inShape = x.shape;
-  return fromOp(out, 'reshape', [x], (g) => [g.withLayout(inShape, contiguousStrides(inShape), g.offset)]);
+  // g may be a non-contiguous view (e.g. from a permute's backward): reshape copies it when needed.
+  return fromOp(out, 'reshape', [x], (g) => [reshape(g, inShape)]);
 }
 
 export const view = reshape;
