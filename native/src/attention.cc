@@ -34,6 +34,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -60,11 +61,16 @@ inline int RoundUp(int x, int m) { return (x + m - 1) / m * m; }
 //   N is a multiple of 16. Each C element is C (or 0) followed by its K products added in increasing k.
 // RowMax: max of x[0..n).
 // ExpSub: x[c] = exp(x[c] - sub) for c < n (exactly 0 where x[c] == -inf); returns the sum.
+// ScoresNT: S[r][c] = scale * (Q[r] . K[c]) over D, for r < R, c < C: scores straight from key rows (the
+//   small-T forward, where transposing all keys first would cost as much as the attention itself).
 struct Kernels {
   void (*gemm)(bool transA, bool accumulate, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
                float* C, int ldc);
   float (*rowMax)(const float* x, int n);
   float (*expSub)(float* x, int n, float sub);
+  void (*scoresNT)(int R, int C, int D, const float* Q, int ldq, const float* K, int ldk, float scale, float* S, int lds);
+  // out[d][c] = scale * x[c][d] for c < C, d < D (x rows of length D; out rows of length ldo).
+  void (*transposeScaled)(const float* x, int C, int D, float scale, float* out, int ldo);
 };
 
 // ------------------------------------------------------------------------------------------- portable
@@ -101,7 +107,24 @@ float ExpSubPortable(float* x, int n, float sub) {
   return sum;
 }
 
-const Kernels kPortable = {GemmPortable, RowMaxPortable, ExpSubPortable};
+void ScoresNTPortable(int R, int C, int D, const float* Q, int ldq, const float* K, int ldk, float scale, float* S, int lds) {
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) {
+      const float* q = Q + static_cast<int64_t>(r) * ldq;
+      const float* k = K + static_cast<int64_t>(c) * ldk;
+      float acc = 0.f;
+      for (int d = 0; d < D; ++d) acc += q[d] * k[d];
+      S[static_cast<int64_t>(r) * lds + c] = acc * scale;
+    }
+}
+
+void TransposeScaledPortable(const float* x, int C, int D, float scale, float* out, int ldo) {
+  for (int c0 = 0; c0 < C; c0 += 16)  // 16-key strips keep the strided reads in cache
+    for (int d = 0; d < D; ++d)
+      for (int c = c0; c < std::min(C, c0 + 16); ++c) out[static_cast<int64_t>(d) * ldo + c] = scale * x[static_cast<int64_t>(c) * D + d];
+}
+
+const Kernels kPortable = {GemmPortable, RowMaxPortable, ExpSubPortable, ScoresNTPortable, TransposeScaledPortable};
 
 #ifdef ALIGNKIT_X86
 // exp(x) = 2^n * exp(r), n = round(x / ln2), r = x - n ln2 in [-ln2/2, ln2/2] (ln2 split in two so n*ln2 is exact
@@ -227,7 +250,80 @@ AVX2_TARGET float ExpSubAvx2(float* x, int n, float sub) {
   return HsumAvx2(acc);
 }
 
-const Kernels kAvx2 = {GemmAvx2, RowMaxAvx2, ExpSubAvx2};
+// Four keys at a time per query row (four independent FMA chains), 8 features per step, scalar feature tail.
+AVX2_TARGET void ScoresNTAvx2(int R, int C, int D, const float* Q, int ldq, const float* K, int ldk, float scale, float* S,
+                              int lds) {
+  const int D8 = D & ~7;
+  for (int r = 0; r < R; ++r) {
+    const float* q = Q + static_cast<int64_t>(r) * ldq;
+    float* srow = S + static_cast<int64_t>(r) * lds;
+    int c = 0;
+    for (; c + 4 <= C; c += 4) {
+      const float* k0 = K + static_cast<int64_t>(c) * ldk;
+      const float *k1 = k0 + ldk, *k2 = k1 + ldk, *k3 = k2 + ldk;
+      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+      for (int d = 0; d < D8; d += 8) {
+        const __m256 qv = _mm256_loadu_ps(q + d);
+        a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + d), a0);
+        a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + d), a1);
+        a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + d), a2);
+        a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + d), a3);
+      }
+      float s0 = HsumAvx2(a0), s1 = HsumAvx2(a1), s2 = HsumAvx2(a2), s3 = HsumAvx2(a3);
+      for (int d = D8; d < D; ++d) {
+        s0 += q[d] * k0[d];
+        s1 += q[d] * k1[d];
+        s2 += q[d] * k2[d];
+        s3 += q[d] * k3[d];
+      }
+      srow[c] = s0 * scale;
+      srow[c + 1] = s1 * scale;
+      srow[c + 2] = s2 * scale;
+      srow[c + 3] = s3 * scale;
+    }
+    for (; c < C; ++c) {
+      const float* k0 = K + static_cast<int64_t>(c) * ldk;
+      __m256 a0 = _mm256_setzero_ps();
+      for (int d = 0; d < D8; d += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k0 + d), a0);
+      float s0 = HsumAvx2(a0);
+      for (int d = D8; d < D; ++d) s0 += q[d] * k0[d];
+      srow[c] = s0 * scale;
+    }
+  }
+}
+
+// 8x8 blocks transposed in registers (unpack pairs, then quads, then 128-bit halves); scalar edges.
+AVX2_TARGET void TransposeScaledAvx2(const float* x, int C, int D, float scale, float* out, int ldo) {
+  const __m256 vs = _mm256_set1_ps(scale);
+  const int C8 = C & ~7, D8 = D & ~7;
+  for (int c0 = 0; c0 < C8; c0 += 8) {
+    for (int d0 = 0; d0 < D8; d0 += 8) {
+      __m256 r[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(x + static_cast<int64_t>(c0 + i) * D + d0);
+      __m256 t[8], u[8];
+      for (int i = 0; i < 4; ++i) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+      }
+      for (int i = 0; i < 2; ++i) {
+        u[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+      }
+      for (int j = 0; j < 4; ++j) {
+        _mm256_storeu_ps(out + static_cast<int64_t>(d0 + j) * ldo + c0, _mm256_mul_ps(vs, _mm256_permute2f128_ps(u[j], u[4 + j], 0x20)));
+        _mm256_storeu_ps(out + static_cast<int64_t>(d0 + 4 + j) * ldo + c0, _mm256_mul_ps(vs, _mm256_permute2f128_ps(u[j], u[4 + j], 0x31)));
+      }
+    }
+    for (int d = D8; d < D; ++d)
+      for (int c = c0; c < c0 + 8; ++c) out[static_cast<int64_t>(d) * ldo + c] = scale * x[static_cast<int64_t>(c) * D + d];
+  }
+  for (int d = 0; d < D; ++d)
+    for (int c = C8; c < C; ++c) out[static_cast<int64_t>(d) * ldo + c] = scale * x[static_cast<int64_t>(c) * D + d];
+}
+
+const Kernels kAvx2 = {GemmAvx2, RowMaxAvx2, ExpSubAvx2, ScoresNTAvx2, TransposeScaledAvx2};
 
 // ------------------------------------------------------------------------------------------- AVX-512
 // Mirrors the AVX2 code with 16-wide vectors: 8 rows x 16 columns = 8 accumulators.
@@ -345,7 +441,8 @@ AVX512_TARGET float ExpSubAvx512(float* x, int n, float sub) {
   return HsumAvx512(acc);
 }
 
-const Kernels kAvx512 = {GemmAvx512, RowMaxAvx512, ExpSubAvx512};
+// (the small-T score kernel and the transpose are memory-bound: the AVX2 ones serve AVX-512 machines too)
+const Kernels kAvx512 = {GemmAvx512, RowMaxAvx512, ExpSubAvx512, ScoresNTAvx2, TransposeScaledAvx2};
 #endif  // ALIGNKIT_X86
 
 const Kernels& ActiveKernels() {
@@ -416,61 +513,63 @@ const float* PadRows(const float* x, int64_t n, int D, int Dp, float* buf) {
 //   vt [B*Hkv, tiles, D, kBc] = V^T per key tile        (backward: dP = dO V^T)
 //   kp, vp [B*Hkv, S, Dp]: K, V with zero-padded rows    (only when D is not a multiple of 16)
 struct KeysValues {
-  std::vector<float> kt, vt, kpBuf, vpBuf;
+  std::unique_ptr<float[]> kt, vt, kpBuf, vpBuf;  // uninitialised: every element read is written below
   const float *kp = nullptr, *vp = nullptr;
   int ldp = 0;  // leading dimension of kp / vp rows
 
-  KeysValues(const Shape& sh, const float* k, const float* v, bool wantVt, bool wantKp, bool wantVp) {
+  KeysValues(const Kernels& kr, const Shape& sh, const float* k, const float* v, bool wantVt, bool wantKp, bool wantVp) {
     const int64_t heads = sh.B * sh.Hkv;
     const int D = sh.D, Dp = sh.Dp;
     const int64_t S = sh.S, tiles = sh.tiles;
-    kt.assign(static_cast<size_t>(heads * tiles * D * kBc), 0.f);
-    if (wantVt) vt.assign(kt.size(), 0.f);
+    const size_t panels = static_cast<size_t>(heads * tiles * D * kBc);
+    kt.reset(new float[panels]);
+    if (wantVt) vt.reset(new float[panels]);
     const bool pad = D != Dp;
-    if (pad && wantKp) kpBuf.resize(static_cast<size_t>(heads * S * Dp));
-    if (pad && wantVp) vpBuf.resize(static_cast<size_t>(heads * S * Dp));
-    kp = pad ? kpBuf.data() : k;
-    vp = pad ? vpBuf.data() : v;
+    if (pad && wantKp) kpBuf.reset(new float[static_cast<size_t>(heads * S * Dp)]);
+    if (pad && wantVp) vpBuf.reset(new float[static_cast<size_t>(heads * S * Dp)]);
+    kp = pad ? kpBuf.get() : k;
+    vp = pad ? vpBuf.get() : v;
     ldp = pad ? Dp : D;
-    const float scale = sh.scale;
-    // tasks: (head, key tile); the transpose goes through 16-key strips so its reads stay in cache
+    // tasks: (head, key tile)
     ParallelFor(heads * tiles, [&](int64_t task, int) {
-      const int64_t g = task / tiles, s0 = task % tiles * kBc, s1 = std::min(S, s0 + kBc);
-      const float* K = k + g * S * D;
-      const float* V = v + g * S * D;
-      for (int64_t a = s0; a < s1; a += 16) {
-        const int64_t e = std::min(s1, a + 16);
-        for (int d = 0; d < D; ++d) {
-          float* o = kt.data() + (task * D + d) * kBc - s0;
-          for (int64_t s = a; s < e; ++s) o[s] = scale * K[s * D + d];
-          if (wantVt) {
-            float* ov = vt.data() + (task * D + d) * kBc - s0;
-            for (int64_t s = a; s < e; ++s) ov[s] = V[s * D + d];
-          }
-        }
+      const int64_t g = task / tiles, s0 = task % tiles * kBc;
+      const int C = static_cast<int>(std::min<int64_t>(kBc, S - s0));
+      const float* K = k + (g * S + s0) * D;
+      const float* V = v + (g * S + s0) * D;
+      float* ktp = kt.get() + task * D * kBc;
+      kr.transposeScaled(K, C, D, sh.scale, ktp, kBc);
+      for (int d = 0; d < D && C < kBc; ++d) std::fill(ktp + d * kBc + C, ktp + (d + 1) * kBc, 0.f);  // last tile
+      if (wantVt) {
+        float* vtp = vt.get() + task * D * kBc;
+        kr.transposeScaled(V, C, D, 1.f, vtp, kBc);
+        for (int d = 0; d < D && C < kBc; ++d) std::fill(vtp + d * kBc + C, vtp + (d + 1) * kBc, 0.f);
       }
-      if (pad && wantKp) PadRows(K + s0 * D, s1 - s0, D, Dp, kpBuf.data() + (g * S + s0) * Dp);
-      if (pad && wantVp) PadRows(V + s0 * D, s1 - s0, D, Dp, vpBuf.data() + (g * S + s0) * Dp);
+      if (pad && wantKp) PadRows(K, C, D, Dp, kpBuf.get() + (g * S + s0) * Dp);
+      if (pad && wantVp) PadRows(V, C, D, Dp, vpBuf.get() + (g * S + s0) * Dp);
     });
   }
   // The [D, kBc] panel of key tile j0 (a multiple of kBc) of kv head g.
-  const float* KtTile(const Shape& sh, int64_t g, int64_t j0) const { return kt.data() + (g * sh.tiles + j0 / kBc) * sh.D * kBc; }
-  const float* VtTile(const Shape& sh, int64_t g, int64_t j0) const { return vt.data() + (g * sh.tiles + j0 / kBc) * sh.D * kBc; }
+  const float* KtTile(const Shape& sh, int64_t g, int64_t j0) const { return kt.get() + (g * sh.tiles + j0 / kBc) * sh.D * kBc; }
+  const float* VtTile(const Shape& sh, int64_t g, int64_t j0) const { return vt.get() + (g * sh.tiles + j0 / kBc) * sh.D * kBc; }
 };
 
 // ============================================================================================ forward
+// Queries per call up to which the forward reads key rows directly (ScoresNT) instead of building KeysValues.
+constexpr int64_t kDirectMaxT = 4;
+
 struct FwdScratch {
-  std::vector<float> s, o, m, l;
-  explicit FwdScratch(const Shape& sh) : s(kBr * kBc), o(static_cast<size_t>(kBr) * sh.Dp), m(kBr), l(kBr) {}
+  std::vector<float> s, o, m, l, vp;
+  explicit FwdScratch(const Shape& sh)
+      : s(kBr * kBc), o(static_cast<size_t>(kBr) * sh.Dp), m(kBr), l(kBr), vp(static_cast<size_t>(kBc) * sh.Dp) {}
 };
 
-void ForwardBlock(const Kernels& kr, const Shape& sh, const float* q, const KeysValues& kv, float* out, float* lse,
-                  int64_t b, int64_t h, int64_t i0, FwdScratch& w) {
+// kv == nullptr: the direct (small-T) form, reading k and v as given.
+void ForwardBlock(const Kernels& kr, const Shape& sh, const float* q, const float* k, const float* v,
+                  const KeysValues* kv, float* out, float* lse, int64_t b, int64_t h, int64_t i0, FwdScratch& w) {
   const int D = sh.D, Dp = sh.Dp;
   const int R = static_cast<int>(std::min<int64_t>(kBr, sh.T - i0));
   const int64_t g = b * sh.Hkv + h / sh.group;  // kv head
   const float* Q = q + ((b * sh.Hq + h) * sh.T + i0) * D;  // [R, D]
-  const float* Vp = kv.vp + g * sh.S * kv.ldp;             // [S, ldp]
   // one past the last key any row of the block can see
   const int64_t jEnd = sh.causal ? std::min<int64_t>(sh.S, i0 + R + sh.offset) : sh.S;
   float* O = w.o.data();  // [R, Dp] unnormalised output
@@ -481,7 +580,17 @@ void ForwardBlock(const Kernels& kr, const Shape& sh, const float* q, const Keys
 
   for (int64_t j0 = 0; j0 < jEnd; j0 += kBc) {
     const int C = static_cast<int>(std::min<int64_t>(kBc, jEnd - j0));
-    kr.gemm(false, false, R, RoundUp(C, kPad), D, Q, D, kv.KtTile(sh, g, j0), kBc, S, kBc);  // S = Q (scale K)^T
+    const float* Vt;  // [C, ldv]: value rows, padded to Dp
+    int ldv;
+    if (kv) {
+      kr.gemm(false, false, R, RoundUp(C, kPad), D, Q, D, kv->KtTile(sh, g, j0), kBc, S, kBc);  // S = Q (scale K)^T
+      Vt = kv->vp + (g * sh.S + j0) * kv->ldp;
+      ldv = kv->ldp;
+    } else {
+      kr.scoresNT(R, C, D, Q, D, k + (g * sh.S + j0) * D, D, sh.scale, S, kBc);  // S = scale Q K^T
+      Vt = PadRows(v + (g * sh.S + j0) * D, C, D, Dp, w.vp.data());
+      ldv = D == Dp ? D : Dp;
+    }
     ApplyMask(sh, b, i0, R, j0, C, S);
     for (int r = 0; r < R; ++r) {
       float* row = S + r * kBc;
@@ -500,7 +609,7 @@ void ForwardBlock(const Kernels& kr, const Shape& sh, const float* q, const Keys
       }
       w.m[r] = mNew;
     }
-    kr.gemm(false, true, R, Dp, C, S, kBc, Vp + j0 * kv.ldp, kv.ldp, O, Dp);  // O += P V
+    kr.gemm(false, true, R, Dp, C, S, kBc, Vt, ldv, O, Dp);  // O += P V
   }
 
   for (int r = 0; r < R; ++r) {
@@ -635,7 +744,9 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   if (sh.B == 0 || sh.T == 0) return p.env().Undefined();
 
   const Kernels& kr = ActiveKernels();
-  const KeysValues kv(sh, k, v, /*wantVt=*/false, /*wantKp=*/false, /*wantVp=*/true);
+  // few queries (decoding with a KV cache): read the keys directly; else rearrange them once for the GEMM tiles
+  std::unique_ptr<KeysValues> kv;
+  if (sh.T > kDirectMaxT) kv = std::make_unique<KeysValues>(kr, sh, k, v, /*wantVt=*/false, /*wantKp=*/false, /*wantVp=*/true);
   const int64_t blocks = (sh.T + kBr - 1) / kBr;
   std::vector<FwdScratch> scratch;
   scratch.reserve(NumThreads());
@@ -644,7 +755,7 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   ParallelFor(sh.B * sh.Hq * blocks, [&](int64_t task, int thread) {
     const int64_t bh = task / blocks;
     const int64_t blk = blocks - 1 - task % blocks;
-    ForwardBlock(kr, sh, q, kv, out, lse, bh / sh.Hq, bh % sh.Hq, blk * kBr, scratch[thread]);
+    ForwardBlock(kr, sh, q, k, v, kv.get(), out, lse, bh / sh.Hq, bh % sh.Hq, blk * kBr, scratch[thread]);
   });
   return p.env().Undefined();
 }
@@ -682,10 +793,10 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
     }
   });
   a.rowD = rowD.data();
-  const KeysValues kv(sh, k, v, /*wantVt=*/true, /*wantKp=*/true, /*wantVp=*/false);
+  const Kernels& kr = ActiveKernels();
+  const KeysValues kv(kr, sh, k, v, /*wantVt=*/true, /*wantKp=*/true, /*wantVp=*/false);
   a.kv = &kv;
 
-  const Kernels& kr = ActiveKernels();
   const int threads = NumThreads();
   std::vector<BwdScratch> scratch;
   scratch.reserve(threads);
