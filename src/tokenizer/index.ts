@@ -1,0 +1,2 @@
+export * from './tokenizer.ts';
+export * from './chat_template.ts';
