@@ -489,6 +489,11 @@ function runBackward(root: Tensor, gradient?: Tensor): void {
         g.dispose();
         continue;
       }
+      for (const x of node.inputs)
+        if (x && x.disposed)
+          throw new LifetimeError(
+            `backward: an input of ${node.op} (${x.disposedFromOp ? `the output of ${x.disposedFromOp}` : 'a leaf'}, tensor #${x.id} ${fmtShape(x.shape)}) was disposed before backward reached it; keep activations alive (inside one tidy) until backward() returns`,
+          );
       const contributions = node.backward(g);
       if (contributions.length !== node.inputs.length)
         throw new AlignkitError(`backward of ${node.op}: returned ${contributions.length} gradients for ${node.inputs.length} inputs`);

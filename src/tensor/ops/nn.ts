@@ -213,9 +213,12 @@ function lastDimOp(x: Tensor, dim: number, op: string, f: (t: Tensor) => Tensor)
   if (d === x.rank - 1) return f(x);
   const t = transpose(x, d, -1);
   const y = f(t);
-  t.dispose();
   const back = transpose(y, d, -1);
-  y.dispose();
+  // The intermediates belong to the graph while gradients are recorded; the enclosing scope frees them.
+  if (!back.gradNode) {
+    t.dispose();
+    y.dispose();
+  }
   return back;
 }
 
