@@ -58,9 +58,9 @@ export function buildProgram(): Command {
   program
     .command('demo')
     .description('train a small Llama-style character model from scratch on bundled text (exercises every fused kernel), then sample from it')
-    .option('--steps <n>', 'optimizer steps', parseIntArg('--steps', 1), 200)
+    .option('--steps <n>', 'optimizer steps', parseIntArg("--steps", 1), 300)
     .option('--batch-size <n>', 'sequences of 64 characters per step', parseIntArg('--batch-size', 1), 8)
-    .option('--learning-rate <lr>', 'peak AdamW learning rate (linear warmup, cosine decay)', parseFloatArg('--learning-rate'), 3e-3)
+    .option('--learning-rate <lr>', 'peak AdamW learning rate (linear warmup, cosine decay)', parseFloatArg("--learning-rate"), 1e-2)
     .option('--seed <n>', 'seed for initialisation, batches and dropout', parseIntArg('--seed', 0), 0)
     .option('--text <file>', 'train on this UTF-8 text file instead of the bundled notes', DEMO_TEXT)
     .option('--json', 'print one JSON object with the losses and the sample')
