@@ -132,11 +132,11 @@ export class Reporter {
     }
     if (!this.headerDone) {
       this.headerDone = true;
-      process.stdout.write(`${'bench'.padEnd(14)} ${'shape'.padEnd(40)} ${'unit'.padEnd(7)} ${'alignkit'.padStart(9)} ${'peer'.padEnd(8)} ${'peer val'.padStart(9)} ${'ratio'.padStart(6)}\n`);
-      process.stdout.write(`${'-'.repeat(14)} ${'-'.repeat(40)} ${'-'.repeat(7)} ${'-'.repeat(9)} ${'-'.repeat(8)} ${'-'.repeat(9)} ${'-'.repeat(6)}\n`);
+      process.stdout.write(`${'bench'.padEnd(18)} ${'shape'.padEnd(40)} ${'unit'.padEnd(7)} ${'alignkit'.padStart(9)} ${'peer'.padEnd(8)} ${'peer val'.padStart(9)} ${'ratio'.padStart(6)}\n`);
+      process.stdout.write(`${'-'.repeat(18)} ${'-'.repeat(40)} ${'-'.repeat(7)} ${'-'.repeat(9)} ${'-'.repeat(8)} ${'-'.repeat(9)} ${'-'.repeat(6)}\n`);
     }
     process.stdout.write(
-      `${r.bench.padEnd(14)} ${r.shape.padEnd(40)} ${r.unit.padEnd(7)} ${fmt(r.value).padStart(9)} ${(r.peer ?? '-').padEnd(8)} ${fmt(r.peer_value).padStart(9)} ${(r.ratio === null ? '-' : r.ratio.toFixed(2)).padStart(6)}\n`,
+      `${r.bench.padEnd(18)} ${r.shape.padEnd(40)} ${r.unit.padEnd(7)} ${fmt(r.value).padStart(9)} ${(r.peer ?? '-').padEnd(8)} ${fmt(r.peer_value).padStart(9)} ${(r.ratio === null ? '-' : r.ratio.toFixed(2)).padStart(6)}\n`,
     );
   }
 }
@@ -144,7 +144,7 @@ export class Reporter {
 /** alignkit / peer for higher-is-better units; peer / alignkit for times (so > 1 always means alignkit wins). */
 export function ratioOf(unit: string, value: number, peer: number | null): number | null {
   if (peer === null || !(peer > 0) || !(value > 0)) return null;
-  const lowerIsBetter = unit === 'ms' || unit === 's' || unit === 'us';
+  const lowerIsBetter = unit === 'ms' || unit === 's' || unit === 'us' || unit === 'MB';
   return lowerIsBetter ? peer / value : value / peer;
 }
 

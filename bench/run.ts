@@ -5,6 +5,7 @@
 //   --quick         fewer repeats / rounds (a smoke run; numbers are noisier)
 import { makeContext, registeredBenches, Reporter, type BenchOptions } from './common.ts';
 import './gemm.ts';
+import './kernels.ts';
 
 function parseArgs(argv: string[]): BenchOptions {
   const o: BenchOptions = { json: false, quick: false, filter: null };

@@ -486,7 +486,7 @@ function runBackward(root: Tensor, gradient?: Tensor): void {
       if (!node) {
         // A leaf: accumulate into .grad (persistent, outside every scope).
         if (t.requiresGrad) accumulateLeaf(t, g);
-        g.dispose();
+        else g.dispose();
         continue;
       }
       for (const x of node.inputs)
@@ -512,7 +512,10 @@ function runBackward(root: Tensor, gradient?: Tensor): void {
         if (c === g || seen.has(c)) c = c.withLayout(c.shape, c.strides, c.offset);
         seen.add(c);
         const prev = grads.get(x);
-        if (prev) {
+        if (prev && exclusivelyOwned(prev)) {
+          engineHooks.addInto(prev, c); // accumulate in place: no extra buffer
+          c.dispose();
+        } else if (prev) {
           const sum = engineHooks.add(prev, c);
           prev.dispose();
           c.dispose();
@@ -529,15 +532,34 @@ function runBackward(root: Tensor, gradient?: Tensor): void {
   });
 }
 
+/** True when t is the only view of its whole, contiguous storage (so it may be mutated or adopted). */
+function exclusivelyOwned(t: Tensor): boolean {
+  const st = t.storage;
+  return st.refs === 1 && t.offset === 0 && t.isContiguous && st.data.length === t.size;
+}
+
+/** Accumulates g into leaf.grad and takes ownership of g (disposing or adopting it). */
 function accumulateLeaf(leaf: Tensor, g: Tensor): void {
-  if (!leaf.grad || leaf.grad.disposed) {
-    leaf.grad = untracked(() => engineHooks.copy(g));
-    if (leaf.grad.shape.length !== leaf.shape.length || leaf.grad.shape.some((d, i) => d !== leaf.shape[i]))
-      leaf.grad = untracked(() => {
-        const c = leaf.grad as Tensor;
-        const v = c.withLayout(leaf.shape, contiguousStrides(leaf.shape), c.offset);
-        c.dispose();
-        return v;
-      });
-  } else engineHooks.addInto(leaf.grad, g);
+  if (leaf.grad && !leaf.grad.disposed) {
+    engineHooks.addInto(leaf.grad, g);
+    g.dispose();
+    return;
+  }
+  if (exclusivelyOwned(g)) {
+    // Adopt the engine's buffer as the persistent gradient instead of copying it.
+    keep(g);
+    if (g.shape.length === leaf.shape.length && g.shape.every((d, i) => d === leaf.shape[i])) leaf.grad = g;
+    else {
+      leaf.grad = untracked(() => g.withLayout(leaf.shape, contiguousStrides(leaf.shape), 0));
+      g.dispose();
+    }
+    return;
+  }
+  const copy = untracked(() => engineHooks.copy(g));
+  g.dispose();
+  leaf.grad = copy.shape.length === leaf.shape.length && copy.shape.every((d, i) => d === leaf.shape[i]) ? copy : untracked(() => {
+    const v = copy.withLayout(leaf.shape, contiguousStrides(leaf.shape), 0);
+    copy.dispose();
+    return v;
+  });
 }
