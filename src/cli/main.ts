@@ -4,6 +4,7 @@ import { backend, nativeBackend } from '../backend/index.ts';
 import { nativeAddon, nativeLoadError } from '../native/addon.ts';
 import { DEMO_TEXT, runDemo } from '../demo/tiny_lm.ts';
 import { VERSION } from '../version.ts';
+import { registerTokenize } from './commands/tokenize.ts';
 
 function parseIntArg(name: string, min: number) {
   return (value: string): number => {
@@ -74,6 +75,8 @@ export function buildProgram(): Command {
         console.log(`sample: ${JSON.stringify(r.sample)}`);
       }
     });
+
+  registerTokenize(program);
 
   return program;
 }
