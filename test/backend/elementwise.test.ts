@@ -12,58 +12,9 @@ import type { FloatArray, RopeParams, UnaryOp } from '../../src/backend/types.ts
 import { erf, erfc } from '../../src/backend/js/elementwise.ts';
 import { nativeAddon } from '../../src/native/addon.ts';
 import { randArray, rng } from '../util.ts';
+import { ALL_ISAS, assertBitEqual, forEachIsa, isaSupported, withIsa, withThreads } from '../native_env.ts';
 
-type Isa = 'portable' | 'avx2' | 'avx512';
-const ALL_ISAS: Isa[] = ['portable', 'avx2', 'avx512'];
 const NO_NATIVE = 'native addon not built (nativeBackend === null)';
-
-function isaSupported(isa: Isa): boolean {
-  if (!nativeAddon) return false;
-  const det = nativeAddon.info().detectedIsa;
-  return ALL_ISAS.indexOf(isa) <= ALL_ISAS.indexOf(det as Isa);
-}
-
-function withIsa<T>(isa: Isa, fn: () => T): T {
-  const addon = nativeAddon!;
-  const prev = addon.info().isa as Isa;
-  addon.setIsa(isa);
-  try {
-    return fn();
-  } finally {
-    addon.setIsa(prev);
-  }
-}
-
-function withThreads<T>(n: number, fn: () => T): T {
-  const addon = nativeAddon!;
-  const prev = addon.info().threads;
-  addon.setThreads(n);
-  try {
-    return fn();
-  } finally {
-    addon.setThreads(prev);
-  }
-}
-
-/** Runs body once per ISA as a subtest; ISAs this CPU lacks are skipped with a visible message. */
-async function forEachIsa(t: { test: (name: string, fn: (t: { skip: (m: string) => void }) => void) => Promise<void> }, body: (isa: Isa) => void): Promise<void> {
-  for (const isa of ALL_ISAS) {
-    await t.test(isa, (st) => {
-      if (!isaSupported(isa)) {
-        st.skip(`${isa} not available on this CPU (detected ${nativeAddon!.info().detectedIsa})`);
-        return;
-      }
-      withIsa(isa, () => body(isa));
-    });
-  }
-}
-
-function assertBitEqual(a: ArrayLike<number>, b: ArrayLike<number>, what: string): void {
-  assert.equal(a.length, b.length, `${what}: length`);
-  for (let i = 0; i < a.length; i++) {
-    if (!Object.is(a[i], b[i])) assert.fail(`${what}: element ${i}: ${a[i]} vs ${b[i]} (expected bit-identical)`);
-  }
-}
 
 function f32ulp(v: number): number {
   const a = Math.abs(Math.fround(v));

@@ -7,9 +7,8 @@ import { jsBackend, nativeBackend } from '../../src/backend/index.ts';
 import type { FloatArray, GemmParams } from '../../src/backend/types.ts';
 import { nativeAddon } from '../../src/native/addon.ts';
 import { randArray } from '../util.ts';
+import { runnableIsas, withIsa, withThreads } from '../native_env.ts';
 
-type Isa = 'portable' | 'avx2' | 'avx512';
-const ALL_ISAS: Isa[] = ['portable', 'avx2', 'avx512'];
 
 interface Case {
   m: number;
@@ -100,35 +99,6 @@ function describe(c: Case): string {
     c.batch ? `batch=${c.batch}${c.broadcastA ? ' bcastA' : ''}${c.broadcastB ? ' bcastB' : ''}` : '',
   ].filter(Boolean);
   return `${c.m}x${c.n}x${c.k} ${t}${extra.length ? ' ' + extra.join(' ') : ''}`;
-}
-
-/** ISAs the native addon can run here, in increasing order. */
-function runnableIsas(): Isa[] {
-  if (!nativeAddon) return [];
-  const detected = nativeAddon.info().detectedIsa as Isa;
-  return ALL_ISAS.slice(0, ALL_ISAS.indexOf(detected) + 1);
-}
-
-function withIsa<T>(isa: Isa, fn: () => T): T {
-  const addon = nativeAddon!;
-  const prev = addon.info().isa as Isa;
-  addon.setIsa(isa);
-  try {
-    return fn();
-  } finally {
-    addon.setIsa(prev);
-  }
-}
-
-function withThreads<T>(n: number, fn: () => T): T {
-  const addon = nativeAddon!;
-  const prev = addon.info().threads;
-  addon.setThreads(n);
-  try {
-    return fn();
-  } finally {
-    addon.setThreads(prev);
-  }
 }
 
 /** Runs the case on the JS backend (float32 storage) and on native for each ISA, against the float64 reference. */

@@ -7,38 +7,9 @@ import { jsBackend, jsBackend64, nativeBackend } from '../../src/backend/index.t
 import type { Backend, FloatArray } from '../../src/backend/index.ts';
 import { nativeAddon } from '../../src/native/addon.ts';
 import { assertClose, randArray, rng } from '../util.ts';
+import { runnableIsas, withIsa, withThreads } from '../native_env.ts';
 
 type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
-type Isa = 'portable' | 'avx2' | 'avx512';
-
-function isasToTest(): Isa[] {
-  if (!nativeAddon) return [];
-  const detected = nativeAddon.info().detectedIsa;
-  const all: Isa[] = ['portable', 'avx2', 'avx512'];
-  return all.slice(0, all.indexOf(detected as Isa) + 1);
-}
-
-function withIsa<T>(isa: Isa, fn: () => T): T {
-  const addon = nativeAddon!;
-  const prev = addon.info().isa as Isa;
-  addon.setIsa(isa);
-  try {
-    return fn();
-  } finally {
-    addon.setIsa(prev);
-  }
-}
-
-function withThreads<T>(n: number, fn: () => T): T {
-  const addon = nativeAddon!;
-  const prev = addon.info().threads;
-  addon.setThreads(n);
-  try {
-    return fn();
-  } finally {
-    addon.setThreads(prev);
-  }
-}
 
 // ------------------------------------------------------------------------------------------ problem setup
 interface Case {
@@ -192,9 +163,9 @@ const skipNative = nativeBackend === null ? 'native addon not built: native test
 
 test('native matches the JS reference on odd shapes, chunkings and options, every ISA', { skip: skipNative }, (t) => {
   const nb = nativeBackend!;
-  if (!isasToTest().includes('avx512')) t.diagnostic('AVX-512 not detected on this CPU: the avx512 ISA setting is not exercised');
+  if (!runnableIsas().includes('avx512')) t.diagnostic('AVX-512 not detected on this CPU: the avx512 ISA setting is not exercised');
   let k = 0;
-  for (const isa of isasToTest()) {
+  for (const isa of runnableIsas()) {
     withIsa(isa, () => {
       for (const n of [1, 3, 17]) {
         for (const H of [3, 64, 67]) {
@@ -227,7 +198,7 @@ test('native: chunk size does not change the result beyond rounding', { skip: sk
 });
 
 test('native: masked vocabulary (-inf bias) gives exact zeros, finite entropy and gradients', { skip: skipNative }, () => {
-  for (const isa of isasToTest()) {
+  for (const isa of runnableIsas()) {
     withIsa(isa, () => {
       const V = 13;
       const bias = randArray(V, 3, 0.5);
@@ -261,7 +232,7 @@ test('native: ignored targets give logprob 0, lse written, zero dhidden; all-ign
 });
 
 test('native results are bit-identical for 1 and 2 threads', { skip: skipNative }, () => {
-  for (const isa of isasToTest()) {
+  for (const isa of runnableIsas()) {
     withIsa(isa, () => {
       for (const chunk of [8, 0]) {
         const c = makeCase(45, 67, 1003, 31, { chunk, temperature: 0.8 });

@@ -7,41 +7,12 @@ import { jsBackend, jsBackend64, nativeBackend } from '../../src/backend/index.t
 import type { Backend, FloatArray } from '../../src/backend/index.ts';
 import { nativeAddon } from '../../src/native/addon.ts';
 import { assertClose, randArray } from '../util.ts';
+import { runnableIsas, withIsa, withThreads } from '../native_env.ts';
 
 type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
-type Isa = 'portable' | 'avx2' | 'avx512';
 
 const ROWS = [1, 3, 17];
 const DIMS = [1, 7, 33, 257];
-
-function isasToTest(): Isa[] {
-  if (!nativeAddon) return [];
-  const detected = nativeAddon.info().detectedIsa;
-  const all: Isa[] = ['portable', 'avx2', 'avx512'];
-  return all.slice(0, all.indexOf(detected as Isa) + 1);
-}
-
-function withIsa<T>(isa: Isa, fn: () => T): T {
-  const addon = nativeAddon!;
-  const prev = addon.info().isa as Isa;
-  addon.setIsa(isa);
-  try {
-    return fn();
-  } finally {
-    addon.setIsa(prev);
-  }
-}
-
-function withThreads<T>(n: number, fn: () => T): T {
-  const addon = nativeAddon!;
-  const prev = addon.info().threads;
-  addon.setThreads(n);
-  try {
-    return fn();
-  } finally {
-    addon.setThreads(prev);
-  }
-}
 
 const copy = (a: FloatArray, ctor: Ctor = Float32Array): FloatArray => ctor.from(a);
 
@@ -212,8 +183,8 @@ const skipNative = nativeBackend === null ? 'native addon not built: native test
 
 test('native matches the JS reference on odd shapes, every ISA', { skip: skipNative }, (t) => {
   const nb = nativeBackend!;
-  if (!isasToTest().includes('avx512')) t.diagnostic('AVX-512 not detected on this CPU: the avx512 ISA setting is not exercised');
-  for (const isa of isasToTest()) {
+  if (!runnableIsas().includes('avx512')) t.diagnostic('AVX-512 not detected on this CPU: the avx512 ISA setting is not exercised');
+  for (const isa of runnableIsas()) {
     withIsa(isa, () => {
       let seed = 10;
       for (const rows of ROWS) {
@@ -244,7 +215,7 @@ test('avx512 ISA setting', { skip: skipNative }, (t) => {
 });
 
 test('native softmax: large and -inf inputs stay finite / exact zeros', { skip: skipNative }, () => {
-  for (const isa of isasToTest()) {
+  for (const isa of runnableIsas()) {
     withIsa(isa, () => {
       const dim = 11;
       const x = new Float32Array(dim);
@@ -266,7 +237,7 @@ test('native softmax: large and -inf inputs stay finite / exact zeros', { skip: 
 
 test('native results are bit-identical for 1 and 2 threads', { skip: skipNative }, () => {
   const nb = nativeBackend!;
-  for (const isa of isasToTest()) {
+  for (const isa of runnableIsas()) {
     withIsa(isa, () => {
       // 203 rows > the 64 fixed reduction blocks, and enough work to be split across threads.
       for (const [rows, dim] of [[203, 257], [1000, 33], [5, 4099]] as const) {

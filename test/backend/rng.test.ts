@@ -11,57 +11,11 @@ import assert from 'node:assert/strict';
 import { jsBackend, jsBackend64, nativeBackend } from '../../src/backend/index.ts';
 import type { Backend, DropoutParams, FloatArray, RandomFillParams } from '../../src/backend/types.ts';
 import { cos2pi, lnUnit, philox4x32_10 } from '../../src/backend/js/elementwise.ts';
-import { nativeAddon } from '../../src/native/addon.ts';
 import { randArray, rng } from '../util.ts';
+import { assertBitEqual, forEachIsa, withThreads } from '../native_env.ts';
 
-type Isa = 'portable' | 'avx2' | 'avx512';
-const ALL_ISAS: Isa[] = ['portable', 'avx2', 'avx512'];
 const NO_NATIVE = 'native addon not built (nativeBackend === null)';
 const TWO32 = 2 ** 32;
-
-function isaSupported(isa: Isa): boolean {
-  if (!nativeAddon) return false;
-  return ALL_ISAS.indexOf(isa) <= ALL_ISAS.indexOf(nativeAddon.info().detectedIsa as Isa);
-}
-
-function withIsa<T>(isa: Isa, fn: () => T): T {
-  const prev = nativeAddon!.info().isa as Isa;
-  nativeAddon!.setIsa(isa);
-  try {
-    return fn();
-  } finally {
-    nativeAddon!.setIsa(prev);
-  }
-}
-
-function withThreads<T>(n: number, fn: () => T): T {
-  const prev = nativeAddon!.info().threads;
-  nativeAddon!.setThreads(n);
-  try {
-    return fn();
-  } finally {
-    nativeAddon!.setThreads(prev);
-  }
-}
-
-async function forEachIsa(t: { test: (name: string, fn: (t: { skip: (m: string) => void }) => void) => Promise<void> }, body: (isa: Isa) => void): Promise<void> {
-  for (const isa of ALL_ISAS) {
-    await t.test(isa, (st) => {
-      if (!isaSupported(isa)) {
-        st.skip(`${isa} not available on this CPU (detected ${nativeAddon!.info().detectedIsa})`);
-        return;
-      }
-      withIsa(isa, () => body(isa));
-    });
-  }
-}
-
-function assertBitEqual(a: ArrayLike<number>, b: ArrayLike<number>, what: string): void {
-  assert.equal(a.length, b.length, `${what}: length`);
-  for (let i = 0; i < a.length; i++) {
-    if (!Object.is(a[i], b[i])) assert.fail(`${what}: element ${i}: ${a[i]} vs ${b[i]} (expected bit-identical)`);
-  }
-}
 
 const hex = (w: ArrayLike<number>): string => Array.from(w, (v) => (v >>> 0).toString(16).padStart(8, '0')).join(' ');
 
