@@ -59,42 +59,35 @@ function broadcastTo(g: Tensor, small: readonly number[], big: readonly number[]
   return out;
 }
 
-// out = sum over axes;  dx = broadcast(g)
-export function sum(x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor {
-  floatInputs('sum', x);
-  const ax = normAxes(axes, x.rank, 'sum');
+/** Sum (scale = 1) or mean (scale = 1 / count) over axes; dx = broadcast(g) * scale. */
+function scaledSum(op: 'sum' | 'mean', x: Tensor, axes: number | readonly number[] | undefined, keepdim: boolean): Tensor {
+  floatInputs(op, x);
+  const ax = normAxes(axes, x.rank, op);
   const { data, outer, inner, keptShape, keepdimShape } = rowsView(x, ax);
+  const scale = op === 'mean' ? 1 / inner : 1;
   const out = empty(keepdim ? keepdimShape : keptShape, 'float', x.backend);
   const o = out.storage.data as FloatArray;
   for (let i = 0; i < outer; i++) {
     let s = 0;
     for (let j = 0, p = i * inner; j < inner; j++, p++) s += data[p];
-    o[i] = s;
+    o[i] = op === 'mean' ? s / inner : s;
   }
   const inShape = x.shape;
-  return fromOp(out, 'sum', [x], (g) => [broadcastTo(g, keepdimShape, inShape)]);
-}
-
-// out = sum / count;  dx = broadcast(g) / count
-export function mean(x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor {
-  floatInputs('mean', x);
-  const ax = normAxes(axes, x.rank, 'mean');
-  const { data, outer, inner, keptShape, keepdimShape } = rowsView(x, ax);
-  const out = empty(keepdim ? keepdimShape : keptShape, 'float', x.backend);
-  const o = out.storage.data as FloatArray;
-  for (let i = 0; i < outer; i++) {
-    let s = 0;
-    for (let j = 0, p = i * inner; j < inner; j++, p++) s += data[p];
-    o[i] = s / inner;
-  }
-  const inShape = x.shape;
-  return fromOp(out, 'mean', [x], (g) => {
+  return fromOp(out, op, [x], (g) => {
     const dx = broadcastTo(g, keepdimShape, inShape);
-    const d = dx.storage.data as FloatArray;
-    for (let i = 0; i < d.length; i++) d[i] /= inner;
+    if (scale !== 1) {
+      const d = dx.storage.data as FloatArray;
+      for (let i = 0; i < d.length; i++) d[i] /= inner;
+    }
     return [dx];
   });
 }
+
+// out = sum over axes;  dx = broadcast(g)
+export const sum = (x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor => scaledSum('sum', x, axes, keepdim);
+
+// out = sum / count;  dx = broadcast(g) / count
+export const mean = (x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor => scaledSum('mean', x, axes, keepdim);
 
 /** Max over one axis; the gradient flows to the first maximal element. */
 export function max(x: Tensor, axis = -1, keepdim = false): Tensor {
