@@ -28,6 +28,7 @@ export function createNativeBackend(addon: NativeAddon): Backend {
     rope: (p) => addon.rope(p),
     linearLogprobForward: (p) => addon.linearLogprobForward(p),
     linearLogprobBackward: (p) => addon.linearLogprobBackward(p),
+    linearLogprobFused: (p) => addon.linearLogprobFused(p),
     adamw: (p) => addon.adamw(p),
     sgd: (p) => addon.sgd(p),
     sumSquares: (x, n) => addon.sumSquares(f32(x, 'sumSquares'), n),

@@ -215,6 +215,19 @@ export interface LinearLogprobBackwardParams {
   chunk: number;
 }
 
+/**
+ * Forward and backward in ONE pass over the logits, for losses whose upstream gradient is known before the
+ * forward (cross-entropy: dlogprob = -1/count per counted token). Writes logprob/lse/entropy exactly as
+ * linearLogprobForward and dhidden (overwritten) / dweight, dbias (ACCUMULATE) exactly as
+ * linearLogprobBackward would with this dlogprob — but computes each chunk's logits once instead of twice.
+ */
+export interface LinearLogprobFusedParams extends LinearLogprobParams {
+  dlogprob: FloatArray;
+  dhidden: FloatArray;
+  dweight: FloatArray | null;
+  dbias: FloatArray | null;
+}
+
 /** PyTorch torch.optim.AdamW semantics (decoupled weight decay, bias correction), in place. */
 export interface AdamWParams {
   param: FloatArray;
@@ -313,6 +326,7 @@ export interface Backend {
   rope(p: RopeParams): void;
   linearLogprobForward(p: LinearLogprobParams): void;
   linearLogprobBackward(p: LinearLogprobBackwardParams): void;
+  linearLogprobFused(p: LinearLogprobFusedParams): void;
   adamw(p: AdamWParams): void;
   sgd(p: SgdParams): void;
   /** sum of x[i]^2 over n elements, accumulated in float64 in a thread-count-independent order. */

@@ -33,6 +33,7 @@ export interface NativeAddon {
   rope(p: K.RopeParams): void;
   linearLogprobForward(p: K.LinearLogprobParams): void;
   linearLogprobBackward(p: K.LinearLogprobBackwardParams): void;
+  linearLogprobFused(p: K.LinearLogprobFusedParams): void;
   adamw(p: K.AdamWParams): void;
   sgd(p: K.SgdParams): void;
   sumSquares(x: Float32Array, n: number): number;

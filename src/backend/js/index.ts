@@ -5,7 +5,7 @@ import type { Backend, FloatArray } from '../types.ts';
 import { sgemm } from './gemm.ts';
 import { attentionForward, attentionBackward } from './attention.ts';
 import { rmsnormForward, rmsnormBackward, layernormForward, layernormBackward, softmaxForward, softmaxBackward } from './norms.ts';
-import { linearLogprobForward, linearLogprobBackward } from './linear_logprob.ts';
+import { linearLogprobForward, linearLogprobBackward, linearLogprobFused } from './linear_logprob.ts';
 import { rope, unary, unaryBackward, adamw, sgd, sumSquares, scaleInPlace, randomFill, dropout } from './elementwise.ts';
 
 export type FloatArrayConstructor = Float32ArrayConstructor | Float64ArrayConstructor;
@@ -28,6 +28,7 @@ export function createJsBackend(storage: FloatArrayConstructor = Float32Array): 
     rope,
     linearLogprobForward,
     linearLogprobBackward,
+    linearLogprobFused,
     adamw,
     sgd,
     sumSquares,

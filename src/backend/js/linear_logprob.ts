@@ -125,3 +125,9 @@ export function linearLogprobBackward(p: K.LinearLogprobBackwardParams): void {
     for (let h = 0; h < H; h++) dhidden[ho + h] = dh[h];
   }
 }
+
+/** TEMPORARY composition (forward, then backward); the owner of this file replaces it with a one-pass loop. */
+export function linearLogprobFused(p: K.LinearLogprobFusedParams): void {
+  linearLogprobForward(p);
+  linearLogprobBackward({ ...p });
+}
