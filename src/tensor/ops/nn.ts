@@ -5,7 +5,7 @@
 import type { Backend, FloatArray } from '../../backend/index.ts';
 import { DTypeError, IndexError, ShapeError, fmtShape } from '../errors.ts';
 import { Generator, defaultGenerator } from '../random.ts';
-import { Tensor, contiguousStrides, empty, fromOp, shapeSize } from '../tensor.ts';
+import { Tensor, contiguousStrides, empty, fromOp, isGradEnabled, shapeSize } from '../tensor.ts';
 import { floatInputs } from './elementwise.ts';
 import { sumToShape } from './reduce.ts';
 import { contiguous, expand, transpose } from './shape.ts';
@@ -497,24 +497,68 @@ export function countTargets(targets: Tensor): number {
  * Cross-entropy of the LM head, fused: -sum(logprob) / normalizer. `normalizer` defaults to the number of
  * non-ignored targets in THIS call; pass the token count of the whole accumulated batch when accumulating
  * gradients so that micro-batching does not change the loss scale.
+ *
+ * When gradients are recorded, the upstream gradient of every log-prob is known in advance (-1/normalizer),
+ * so the kernel computes the loss and the gradients in one pass over the logits (each chunk's logits are
+ * formed once, not recomputed in backward); backward only scales them by the incoming scalar.
  */
 export function fusedCrossEntropy(hidden: Tensor, weight: Tensor, targets: Tensor, opts: LinearLogprobOptions & { normalizer?: number } = {}): Tensor {
-  const lp = linearLogprob(hidden, weight, targets, opts);
-  const count = opts.normalizer ?? countTargets(targets);
-  const out = empty([], 'float', lp.backend);
+  const bias = opts.bias ?? null;
+  const wantsGrad = isGradEnabled() && (hidden.requiresGrad || weight.requiresGrad || (bias?.requiresGrad ?? false));
+  if (!wantsGrad) {
+    const lp = linearLogprob(hidden, weight, targets, opts);
+    const out = negMeanOf(lp, opts.normalizer ?? countTargets(targets));
+    lp.dispose();
+    return out;
+  }
+  floatInputs('fusedCrossEntropy', hidden, weight, ...(bias ? [bias] : []));
+  if (weight.rank !== 2) throw new ShapeError(`fusedCrossEntropy: weight must be [vocab, hidden], got ${fmtShape(weight.shape)}`);
+  const [V, H] = weight.shape;
+  if (hidden.shape[hidden.rank - 1] !== H) throw new ShapeError(`fusedCrossEntropy: hidden ${fmtShape(hidden.shape)} does not end in ${H} (weight ${fmtShape(weight.shape)})`);
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== V)) throw new ShapeError(`fusedCrossEntropy: bias ${fmtShape(bias.shape)} must be [${V}]`);
+  const N = hidden.size / H;
+  const tgt = targetIds(targets, N, V, 'fusedCrossEntropy');
+  const temperature = opts.temperature ?? 1;
+  if (!(temperature > 0)) throw new RangeError(`fusedCrossEntropy: temperature must be > 0, got ${temperature}`);
+  const denom = Math.max(opts.normalizer ?? countTargets(targets), 1);
+  const be = hidden.backend;
+  const dlogprob = be.alloc(N);
+  for (let i = 0; i < N; i++) dlogprob[i] = tgt[i] >= 0 ? -1 / denom : 0;
+  const logprob = be.alloc(N);
+  const lse = be.alloc(N);
+  const dh = empty(hidden.shape, 'float', be);
+  const dw = weight.requiresGrad ? empty([V, H], 'float', be) : null;
+  const db = bias?.requiresGrad ? empty([V], 'float', be) : null;
+  be.linearLogprobFused({
+    hidden: hidden.data as FloatArray, weight: weight.data as FloatArray, bias: bias ? (bias.data as FloatArray) : null, targets: tgt,
+    logprob, lse, entropy: null, n: N, hiddenDim: H, vocab: V, temperature, chunk: opts.chunk ?? 0,
+    dlogprob, dhidden: dh.storage.data as FloatArray, dweight: dw ? (dw.storage.data as FloatArray) : null, dbias: db ? (db.storage.data as FloatArray) : null,
+  });
+  let total = 0;
+  for (let i = 0; i < N; i++) total += logprob[i];
+  for (const buf of [dlogprob, logprob, lse]) be.free(buf);
+  const out = empty([], 'float', be);
+  (out.storage.data as FloatArray)[0] = -total / denom;
+  const scaled = (t: Tensor | null, s: number): Tensor | null => {
+    if (t && s !== 1) be.scaleInPlace(t.storage.data as FloatArray, t.size, s);
+    return t;
+  };
+  const res = fromOp(out, 'fusedCrossEntropy', [hidden, weight, bias], (g) => {
+    const s = (g.data as FloatArray)[0];
+    return [hidden.requiresGrad ? scaled(dh, s) : (dh.dispose(), null), scaled(dw, s), scaled(db, s)];
+  });
+  return res;
+}
+
+/** A scalar -sum(lp) / denom with gradient -g/denom to every entry. */
+function negMeanOf(lp: Tensor, count: number): Tensor {
+  const denom = Math.max(count, 1);
   const d = lp.data as FloatArray;
   let s = 0;
   for (let i = 0; i < d.length; i++) s += d[i];
-  const denom = Math.max(count, 1);
+  const out = empty([], 'float', lp.backend);
   (out.storage.data as FloatArray)[0] = -s / denom;
-  const res = fromOp(out, 'fusedCrossEntropy', [lp], (g) => {
-    const gv = -(g.data as FloatArray)[0] / denom;
-    const dl = empty(lp.shape, 'float', lp.backend);
-    (dl.storage.data as FloatArray).fill(gv);
-    return [dl];
-  });
-  if (!res.gradNode) lp.dispose();
-  return res;
+  return out;
 }
 
 // loss = mean over non-ignored rows of -log_softmax(logits)[target]   (logits [N, V] materialised; for small V)
