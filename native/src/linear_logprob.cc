@@ -13,14 +13,26 @@
 //   backward: recompute logits the same way, dlogits = dlogprob * (onehot - exp(z - lse)) / temperature
 //             in place, then dhidden_c = dlogits @ weight and dweight += dlogits^T @ hidden_c (Sgemm,
 //             beta = 1), dbias += column sums of dlogits.
+//   fused:    forward and backward in one pass, for losses whose dlogprob is known up front (cross-
+//             entropy): logits once, the forward row pass, dlogits from the lse just computed, the two
+//             gradient GEMMs. 3 [chunk, H] x [H, V]-sized GEMMs per chunk instead of 4.
 // Sgemm threads internally, so it is called from this (the main) thread; only the row passes use
 // ParallelFor. Chunks run in a fixed order and every row pass is a fixed-order loop over one row, so
 // results do not depend on the thread count (given an Sgemm that does not either).
 //
 // The backward packs only the rows that have a gradient (target >= 0 and dlogprob != 0) into its chunks:
-// prompt / padding tokens in SFT batches cost nothing there. Their dhidden rows are written as 0.
+// prompt / padding tokens in SFT batches cost nothing there. Their dhidden rows are written as 0. (A chunk
+// whose rows are adjacent in the batch is used in place: no packing copy, dhidden written directly.)
+// The fused kernel chunks those rows exactly as the backward does (so dweight / dbias sum the same
+// partial products in the same order), then runs the forward alone over the other rows. Sgemm gives each
+// logit a value that depends only on the GEMM shape (not on the row's position), so the fused results
+// are bit-identical to forward-then-backward whenever the two chunkings give each row's logits the same
+// GEMM path — always when every row has a gradient (then all three chunk identically). Otherwise the one
+// difference is that a row's lse may come from a differently-shaped GEMM (Sgemm's small-shape path rounds
+// differently): its gradient then matches the backward fed the fused lse bit for bit, and
+// forward-then-backward to rounding.
 //
-// Extra memory: forward chunk*V floats; backward chunk*V + 2*chunk*H floats. Never [N, V].
+// Extra memory: forward chunk*V floats; backward and fused chunk*V + 2*chunk*H floats. Never [N, V].
 #include <immintrin.h>
 
 #include <algorithm>
@@ -153,9 +165,8 @@ AK_AVX2 RowStats ForwardRowAvx2(float* z, const float* bias, float T, int64_t V,
   return st;
 }
 
-// dlogits = -c * exp(z - lse) everywhere (the caller adds c at the target).
-AK_AVX2 void BackwardRowAvx2(float* z, const float* bias, float T, int64_t V, float lse, float c) {
-  ScaleRowAvx2(z, bias, T, V, false);
+// dlogits = -c * exp(z - lse) everywhere, from scaled logits z (the caller adds c at the target).
+AK_AVX2 void DlogitsRowAvx2(float* z, int64_t V, float lse, float c) {
   const __m256 vl = _mm256_set1_ps(lse), nc = _mm256_set1_ps(-c);
   int64_t j = 0;
   for (; j + 8 <= V; j += 8) _mm256_storeu_ps(z + j, _mm256_mul_ps(nc, Exp8(_mm256_sub_ps(_mm256_loadu_ps(z + j), vl))));
@@ -194,8 +205,7 @@ RowStats ForwardRowPortable(float* z, const float* bias, float T, int64_t V, boo
   return {m, logS, wantEntropy ? logS - ed / S : 0.f};
 }
 
-void BackwardRowPortable(float* z, const float* bias, float T, int64_t V, float lse, float c) {
-  ScaleRowPortable(z, bias, T, V);
+void DlogitsRowPortable(float* z, int64_t V, float lse, float c) {
   for (int64_t j = 0; j < V; ++j) z[j] = -c * std::exp(z[j] - lse);
 }
 
@@ -233,34 +243,177 @@ Problem ParseCommon(const Params& p) {
   return pr;
 }
 
+// Forward outputs: logprob [N], lse [N], entropy [N] | null.
+struct ForwardOut {
+  float* logprob;
+  float* lse;
+  float* entropy;
+};
+
+ForwardOut ParseForwardOut(const Params& p, int64_t N) {
+  ForwardOut o;
+  o.logprob = p.f32("logprob", Extent(p, {N})).data;
+  o.lse = p.f32("lse", Extent(p, {N})).data;
+  o.entropy = p.f32("entropy", Extent(p, {N}), /*optional=*/true).data;
+  return o;
+}
+
+// Gradient inputs and outputs: dlogprob [N], dhidden [N, H] (overwritten), dweight [V, H] | null and
+// dbias [V] | null (accumulated).
+struct GradOut {
+  const float* dlogprob;
+  float* dhidden;
+  float* dweight;
+  float* dbias;
+};
+
+GradOut ParseGradOut(const Params& p, const Problem& pr) {
+  GradOut g;
+  g.dlogprob = p.f32("dlogprob", Extent(p, {pr.n})).data;
+  g.dhidden = p.f32("dhidden", Extent(p, {pr.n, pr.H})).data;
+  g.dweight = p.f32("dweight", Extent(p, {pr.V, pr.H}), /*optional=*/true).data;
+  g.dbias = p.f32("dbias", Extent(p, {pr.V}), /*optional=*/true).data;
+  return g;
+}
+
+// ============================================================================================ row steps
+// Shared by the kernels: forward and fused call ForwardRowOut, backward and fused GradRowOut, so the
+// three do the same arithmetic on a row's logits.
+
+// Row i's forward outputs from its raw logits z, which are left scaled ((z + bias) / T) in place.
+void ForwardRowOut(const Problem& pr, const ForwardOut& o, bool avx2, float* z, int64_t i) {
+  const RowStats st = avx2 ? ForwardRowAvx2(z, pr.bias, pr.T, pr.V, o.entropy != nullptr)
+                           : ForwardRowPortable(z, pr.bias, pr.T, pr.V, o.entropy != nullptr);
+  o.lse[i] = st.max + st.logS;
+  const int32_t t = pr.targets[i];
+  // (z_t - max) - logS rather than z_t - lse: exact subtraction near the max keeps precision for large logits
+  o.logprob[i] = t >= 0 ? (z[t] - st.max) - st.logS : 0.f;
+  if (o.entropy) o.entropy[i] = st.entropy;
+}
+
+// Row i's scaled logits z -> its dlogits, in place, given its lse (row i has a target).
+void GradRowOut(const Problem& pr, const GradOut& g, bool avx2, float* z, int64_t i, float lse) {
+  const float c = g.dlogprob[i] / pr.T;
+  if (avx2) DlogitsRowAvx2(z, pr.V, lse, c);
+  else DlogitsRowPortable(z, pr.V, lse, c);
+  z[pr.targets[i]] += c;  // the one-hot term
+}
+
+void ScaleRow(const Problem& pr, bool avx2, float* z) {
+  if (avx2) ScaleRowAvx2(z, pr.bias, pr.T, pr.V, false);
+  else ScaleRowPortable(z, pr.bias, pr.T, pr.V);
+}
+
+// ============================================================================================ chunk steps
+int64_t CopyGrain(int64_t H) { return std::max<int64_t>(1, 16384 / H); }
+
+// One chunk of rows, as the row pass and the gradient step see it.
+struct Chunk {
+  int64_t rows;         // rows in the chunk
+  const int64_t* idx;   // their batch rows (nullptr: first, first + 1, ...)
+  int64_t first;        // batch row of the first one
+  bool contiguous;      // the batch rows are first .. first + rows - 1
+  const float* hidden;  // [rows, H]: the batch's own rows when contiguous, else a packed copy
+  float* logits;        // [rows, V]
+  int64_t row(int64_t r) const { return idx ? idx[r] : first + r; }
+};
+
+// Processes the rows list[0 .. count) (list == nullptr: rows 0 .. count-1), `chunk` at a time in order:
+// one Sgemm computes the chunk's logits [rows, V] = hidden_rows @ weight^T, rowFn(z, i) runs on each
+// row's logits (parallel over rows), then chunkFn(chunk) runs on this thread. Chunk boundaries depend only
+// on the list and `chunk`, so two passes over the same list see the same chunks. hbuf ([chunk, H]) is
+// needed only for lists with gaps.
+template <class RowFn, class ChunkFn>
+void ForEachChunk(const Problem& pr, const int64_t* list, int64_t count, int64_t chunk, float* logits, float* hbuf,
+                  const RowFn& rowFn, const ChunkFn& chunkFn) {
+  const int64_t H = pr.H, V = pr.V;
+  for (int64_t k0 = 0; k0 < count; k0 += chunk) {
+    Chunk ck;
+    ck.rows = std::min(chunk, count - k0);
+    ck.idx = list ? list + k0 : nullptr;
+    ck.first = list ? list[k0] : k0;
+    ck.contiguous = ck.row(ck.rows - 1) - ck.first == ck.rows - 1;  // lists are strictly increasing
+    ck.logits = logits;
+    if (ck.contiguous) {
+      ck.hidden = pr.hidden + ck.first * H;
+    } else {
+      ParallelRange(ck.rows, CopyGrain(H), [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; ++r) std::copy(pr.hidden + ck.idx[r] * H, pr.hidden + (ck.idx[r] + 1) * H, hbuf + r * H);
+      });
+      ck.hidden = hbuf;
+    }
+    // logits[rows, V] = hidden_c @ weight^T   (the values do not depend on where the rows came from)
+    Sgemm(false, true, ck.rows, V, H, 1.f, ck.hidden, H, pr.weight, H, 0.f, logits, V);
+    ParallelFor(ck.rows, [&](int64_t r, int) { rowFn(logits + r * V, ck.row(r)); });
+    chunkFn(ck);
+  }
+}
+
+// Rows with a gradient (target >= 0 and dlogprob != 0; a NaN dlogprob counts, so it propagates), in
+// order; the others go to `rest` (when given) and get dhidden = 0 here (overwritten, like every row).
+std::vector<int64_t> SplitRows(const Problem& pr, const GradOut& g, std::vector<int64_t>* rest) {
+  const int64_t N = pr.n, H = pr.H;
+  auto hasGrad = [&](int64_t i) { return pr.targets[i] >= 0 && g.dlogprob[i] != 0.f; };
+  std::vector<int64_t> active;
+  active.reserve(static_cast<size_t>(N));
+  for (int64_t i = 0; i < N; ++i) {
+    if (hasGrad(i)) active.push_back(i);
+    else if (rest) rest->push_back(i);
+  }
+  ParallelRange(N, CopyGrain(H), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      if (!hasGrad(i)) std::fill(g.dhidden + i * H, g.dhidden + (i + 1) * H, 0.f);
+  });
+  return active;
+}
+
+// The chunk's logits hold its dlogits now: dhidden rows = dlogits @ weight, dweight += dlogits^T @
+// hidden_c, dbias += column sums of dlogits. dhbuf ([chunk, H]) is needed only for chunks with gaps.
+void ChunkGradients(const Problem& pr, const GradOut& g, const Chunk& ck, float* dhbuf) {
+  const int64_t H = pr.H, V = pr.V, rows = ck.rows;
+  const float* dl = ck.logits;
+  // dhidden rows = dlogits @ weight   [rows, V] @ [V, H]; straight into dhidden when the rows are adjacent
+  float* dh = ck.contiguous ? g.dhidden + ck.first * H : dhbuf;
+  Sgemm(false, false, rows, H, V, 1.f, dl, V, pr.weight, H, 0.f, dh, H);
+  if (!ck.contiguous) {
+    ParallelRange(rows, CopyGrain(H), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) std::copy(dhbuf + r * H, dhbuf + (r + 1) * H, g.dhidden + ck.idx[r] * H);
+    });
+  }
+  // dweight += dlogits^T @ hidden_c   [V, rows] @ [rows, H]
+  if (g.dweight) Sgemm(true, false, V, H, rows, 1.f, dl, V, ck.hidden, H, 1.f, g.dweight, H);
+  // dbias += column sums of dlogits, rows in fixed order.
+  if (g.dbias) {
+    ParallelRange(V, 4096, [&](int64_t b, int64_t e) {
+      float acc[256];
+      for (int64_t v0 = b; v0 < e; v0 += 256) {
+        const int64_t w = std::min<int64_t>(256, e - v0);
+        std::fill(acc, acc + w, 0.f);
+        for (int64_t r = 0; r < rows; ++r) {
+          const float* row = dl + r * V + v0;
+#pragma omp simd
+          for (int64_t v = 0; v < w; ++v) acc[v] += row[v];
+        }
+        for (int64_t v = 0; v < w; ++v) g.dbias[v0 + v] += acc[v];
+      }
+    });
+  }
+}
+
+void NoChunkStep(const Chunk&) {}
+
 // ============================================================================================ forward
 Napi::Value LinearLogprobForward(const Napi::CallbackInfo& info) {
   Params p(info, "linearLogprobForward");
   const Problem pr = ParseCommon(p);
-  const int64_t N = pr.n, H = pr.H, V = pr.V;
-  float* logprob = p.f32("logprob", Extent(p, {N})).data;
-  float* lse = p.f32("lse", Extent(p, {N})).data;
-  float* entropy = p.f32("entropy", Extent(p, {N}), /*optional=*/true).data;
-  if (N == 0) return p.env().Undefined();
+  const ForwardOut o = ParseForwardOut(p, pr.n);
+  if (pr.n == 0) return p.env().Undefined();
 
-  Scratch logits(p, Extent(p, {pr.chunk, V}), "[chunk, vocab] logits buffer");
+  Scratch logits(p, Extent(p, {pr.chunk, pr.V}), "[chunk, vocab] logits buffer");
   const bool avx2 = ActiveIsa() >= Isa::Avx2;
-  for (int64_t c0 = 0; c0 < N; c0 += pr.chunk) {
-    const int64_t rows = std::min(pr.chunk, N - c0);
-    // logits[rows, V] = hidden[c0 : c0 + rows] @ weight^T
-    Sgemm(false, true, rows, V, H, 1.f, pr.hidden + c0 * H, H, pr.weight, H, 0.f, logits.get(), V);
-    ParallelFor(rows, [&](int64_t r, int) {
-      float* z = logits.get() + r * V;
-      const int64_t i = c0 + r;
-      const RowStats st = avx2 ? ForwardRowAvx2(z, pr.bias, pr.T, V, entropy != nullptr)
-                               : ForwardRowPortable(z, pr.bias, pr.T, V, entropy != nullptr);
-      lse[i] = st.max + st.logS;
-      const int32_t t = pr.targets[i];
-      // (z_t - max) - logS rather than z_t - lse: exact subtraction near the max keeps precision for large logits
-      logprob[i] = t >= 0 ? (z[t] - st.max) - st.logS : 0.f;
-      if (entropy) entropy[i] = st.entropy;
-    });
-  }
+  // Every row, in order (contiguous chunks: no packing).
+  ForEachChunk(pr, nullptr, pr.n, pr.chunk, logits.get(), nullptr,
+               [&](float* z, int64_t i) { ForwardRowOut(pr, o, avx2, z, i); }, NoChunkStep);
   return p.env().Undefined();
 }
 
@@ -268,78 +421,58 @@ Napi::Value LinearLogprobForward(const Napi::CallbackInfo& info) {
 Napi::Value LinearLogprobBackward(const Napi::CallbackInfo& info) {
   Params p(info, "linearLogprobBackward");
   const Problem pr = ParseCommon(p);
-  const int64_t N = pr.n, H = pr.H, V = pr.V;
-  const float* lse = p.f32("lse", Extent(p, {N})).data;
-  const float* dlogprob = p.f32("dlogprob", Extent(p, {N})).data;
-  float* dhidden = p.f32("dhidden", Extent(p, {N, H})).data;
-  float* dweight = p.f32("dweight", Extent(p, {V, H}), /*optional=*/true).data;
-  float* dbias = p.f32("dbias", Extent(p, {V}), /*optional=*/true).data;
-  if (N == 0) return p.env().Undefined();
+  const float* lse = p.f32("lse", Extent(p, {pr.n})).data;
+  const GradOut g = ParseGradOut(p, pr);
+  if (pr.n == 0) return p.env().Undefined();
 
-  // Rows with a gradient, in order. (A NaN dlogprob is kept, so it propagates.)
-  std::vector<int64_t> active;
-  active.reserve(static_cast<size_t>(N));
-  for (int64_t i = 0; i < N; ++i) {
-    if (pr.targets[i] >= 0 && dlogprob[i] != 0.f) active.push_back(i);
-  }
-  // Rows without one get dhidden = 0 (overwritten, like every row).
-  ParallelRange(N, std::max<int64_t>(1, 16384 / H), [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      if (pr.targets[i] >= 0 && dlogprob[i] != 0.f) continue;
-      std::fill(dhidden + i * H, dhidden + (i + 1) * H, 0.f);
-    }
-  });
+  const std::vector<int64_t> active = SplitRows(pr, g, nullptr);
   const int64_t A = static_cast<int64_t>(active.size());
   if (A == 0) return p.env().Undefined();
 
   const int64_t C = std::min(pr.chunk, A);
-  Scratch dlogits(p, Extent(p, {C, V}), "[chunk, vocab] logits buffer");
-  Scratch hbuf(p, Extent(p, {C, H}), "packed hidden rows");
-  Scratch dhbuf(p, Extent(p, {C, H}), "packed dhidden rows");
+  Scratch dlogits(p, Extent(p, {C, pr.V}), "[chunk, vocab] logits buffer");
+  Scratch hbuf(p, Extent(p, {C, pr.H}), "packed hidden rows");
+  Scratch dhbuf(p, Extent(p, {C, pr.H}), "packed dhidden rows");
   const bool avx2 = ActiveIsa() >= Isa::Avx2;
-  const int64_t copyGrain = std::max<int64_t>(1, 16384 / H);
+  // Recompute each chunk's logits, turn them into dlogits in place, then the gradient GEMMs.
+  ForEachChunk(
+      pr, active.data(), A, C, dlogits.get(), hbuf.get(),
+      [&](float* z, int64_t i) {
+        ScaleRow(pr, avx2, z);
+        GradRowOut(pr, g, avx2, z, i, lse[i]);
+      },
+      [&](const Chunk& ck) { ChunkGradients(pr, g, ck, dhbuf.get()); });
+  return p.env().Undefined();
+}
 
-  for (int64_t k0 = 0; k0 < A; k0 += C) {
-    const int64_t rows = std::min(C, A - k0);
-    const int64_t* idx = active.data() + k0;
-    ParallelRange(rows, copyGrain, [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e; ++r) std::copy(pr.hidden + idx[r] * H, pr.hidden + (idx[r] + 1) * H, hbuf.get() + r * H);
-    });
-    // Recompute the chunk's logits, then turn them into dlogits in place.
-    Sgemm(false, true, rows, V, H, 1.f, hbuf.get(), H, pr.weight, H, 0.f, dlogits.get(), V);
-    ParallelFor(rows, [&](int64_t r, int) {
-      const int64_t i = idx[r];
-      float* z = dlogits.get() + r * V;
-      const float c = dlogprob[i] / pr.T;
-      if (avx2) BackwardRowAvx2(z, pr.bias, pr.T, V, lse[i], c);
-      else BackwardRowPortable(z, pr.bias, pr.T, V, lse[i], c);
-      z[pr.targets[i]] += c;  // the one-hot term
-    });
-    // dhidden rows = dlogits @ weight   [rows, V] @ [V, H]
-    Sgemm(false, false, rows, H, V, 1.f, dlogits.get(), V, pr.weight, H, 0.f, dhbuf.get(), H);
-    ParallelRange(rows, copyGrain, [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e; ++r) std::copy(dhbuf.get() + r * H, dhbuf.get() + (r + 1) * H, dhidden + idx[r] * H);
-    });
-    // dweight += dlogits^T @ hidden_c   [V, rows] @ [rows, H]
-    if (dweight) Sgemm(true, false, V, H, rows, 1.f, dlogits.get(), V, hbuf.get(), H, 1.f, dweight, H);
-    // dbias += column sums of dlogits, rows in fixed order.
-    if (dbias) {
-      const float* dl = dlogits.get();
-      ParallelRange(V, 4096, [&](int64_t b, int64_t e) {
-        float acc[256];
-        for (int64_t v0 = b; v0 < e; v0 += 256) {
-          const int64_t w = std::min<int64_t>(256, e - v0);
-          std::fill(acc, acc + w, 0.f);
-          for (int64_t r = 0; r < rows; ++r) {
-            const float* row = dl + r * V + v0;
-#pragma omp simd
-            for (int64_t v = 0; v < w; ++v) acc[v] += row[v];
-          }
-          for (int64_t v = 0; v < w; ++v) dbias[v0 + v] += acc[v];
-        }
-      });
-    }
-  }
+// ============================================================================================ fused
+Napi::Value LinearLogprobFused(const Napi::CallbackInfo& info) {
+  Params p(info, "linearLogprobFused");
+  const Problem pr = ParseCommon(p);
+  const ForwardOut o = ParseForwardOut(p, pr.n);
+  const GradOut g = ParseGradOut(p, pr);
+  if (pr.n == 0) return p.env().Undefined();
+
+  std::vector<int64_t> rest;
+  const std::vector<int64_t> active = SplitRows(pr, g, &rest);
+  const int64_t A = static_cast<int64_t>(active.size()), R = static_cast<int64_t>(rest.size());
+  const int64_t C = pr.chunk;  // (<= N) the active rows chunk as in the backward: min(C, A) would too
+  Scratch logits(p, Extent(p, {C, pr.V}), "[chunk, vocab] logits buffer");
+  Scratch hbuf(p, Extent(p, {C, pr.H}), "packed hidden rows");
+  Scratch dhbuf(p, Extent(p, {std::min(C, A), pr.H}), "packed dhidden rows");
+  const bool avx2 = ActiveIsa() >= Isa::Avx2;
+  // Rows with a gradient: the forward row pass leaves the scaled logits and writes lse, from which the
+  // same row pass as the backward's makes dlogits; then the gradient GEMMs.
+  ForEachChunk(
+      pr, active.data(), A, C, logits.get(), hbuf.get(),
+      [&](float* z, int64_t i) {
+        ForwardRowOut(pr, o, avx2, z, i);
+        GradRowOut(pr, g, avx2, z, i, o.lse[i]);
+      },
+      [&](const Chunk& ck) { ChunkGradients(pr, g, ck, dhbuf.get()); });
+  // The other rows (ignored targets, zero dlogprob) need the forward outputs only.
+  ForEachChunk(pr, rest.data(), R, C, logits.get(), hbuf.get(),
+               [&](float* z, int64_t i) { ForwardRowOut(pr, o, avx2, z, i); }, NoChunkStep);
   return p.env().Undefined();
 }
 
@@ -348,6 +481,7 @@ Napi::Value LinearLogprobBackward(const Napi::CallbackInfo& info) {
 void RegisterLinearLogprob(Napi::Env env, Napi::Object exports) {
   exports.Set("linearLogprobForward", Napi::Function::New(env, LinearLogprobForward));
   exports.Set("linearLogprobBackward", Napi::Function::New(env, LinearLogprobBackward));
+  exports.Set("linearLogprobFused", Napi::Function::New(env, LinearLogprobFused));
 }
 
 }  // namespace alignkit

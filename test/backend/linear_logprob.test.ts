@@ -1,13 +1,16 @@
 // Fused chunked linear + log-softmax + gather: the JS reference against an unfused computation and float64
 // finite differences; the native kernels against the JS reference (every ISA, odd shapes, chunking,
 // ignored targets, temperature, bias / entropy / dweight / dbias present or null), 1 vs 2 threads, bad input.
+// The one-pass linearLogprobFused against forward-then-backward: exactly in JS; in native, against the JS
+// reference, bit for bit against native backward fed the fused lse, and bit for bit against native
+// forward-then-backward when every row has a gradient (then all three kernels chunk the same rows).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { jsBackend, jsBackend64, nativeBackend } from '../../src/backend/index.ts';
 import type { Backend, FloatArray } from '../../src/backend/index.ts';
 import { nativeAddon } from '../../src/native/addon.ts';
 import { assertClose, randArray, rng } from '../util.ts';
-import { runnableIsas, withIsa, withThreads } from '../native_env.ts';
+import { assertBitEqual, runnableIsas, withIsa, withThreads } from '../native_env.ts';
 
 type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
 
@@ -81,6 +84,50 @@ function run(b: Backend, ctor: Ctor, c: Case): Result {
   if (dweight) out.dweight = dweight;
   if (dbias) out.dbias = dbias;
   return out;
+}
+
+// The same outputs from one linearLogprobFused call (same initial dhidden / dweight / dbias).
+function runFused(b: Backend, ctor: Ctor, c: Case): Result {
+  const hidden = ctor.from(c.hidden), weight = ctor.from(c.weight), bias = c.bias ? ctor.from(c.bias) : null;
+  const logprob = new ctor(c.n), lse = new ctor(c.n), entropy = c.entropy ? new ctor(c.n) : null;
+  const dhidden = new ctor(c.n * c.H).fill(7);
+  const dweight = c.dweight ? ctor.from(c.dwInit) : null;
+  const dbias = c.dbias ? ctor.from(c.dbInit) : null;
+  b.linearLogprobFused({
+    hidden, weight, bias, targets: c.targets, n: c.n, hiddenDim: c.H, vocab: c.V, temperature: c.temperature, chunk: c.chunk,
+    logprob, lse, entropy, dlogprob: ctor.from(c.dlogprob), dhidden, dweight, dbias,
+  });
+  const out: Result = { logprob, lse, dhidden };
+  if (entropy) out.entropy = entropy;
+  if (dweight) out.dweight = dweight;
+  if (dbias) out.dbias = dbias;
+  return out;
+}
+
+// Backward alone, fed a given lse (e.g. the fused kernel's): its gradient outputs.
+function runBackward(b: Backend, ctor: Ctor, c: Case, lse: FloatArray): Result {
+  const dhidden = new ctor(c.n * c.H).fill(7);
+  const dweight = c.dweight ? ctor.from(c.dwInit) : null;
+  const dbias = c.dbias ? ctor.from(c.dbInit) : null;
+  b.linearLogprobBackward({
+    hidden: ctor.from(c.hidden), weight: ctor.from(c.weight), bias: c.bias ? ctor.from(c.bias) : null, targets: c.targets,
+    n: c.n, hiddenDim: c.H, vocab: c.V, temperature: c.temperature, chunk: c.chunk, lse, dlogprob: ctor.from(c.dlogprob), dhidden, dweight, dbias,
+  });
+  const out: Result = { logprob: new ctor(0), lse: new ctor(0), dhidden };
+  if (dweight) out.dweight = dweight;
+  if (dbias) out.dbias = dbias;
+  return out;
+}
+
+// Every row has a gradient: no ignored targets, no zero dlogprob.
+function allActive(c: Case): Case {
+  const targets = Int32Array.from(c.targets, (t, i) => (t >= 0 ? t : i % c.V));
+  const dlogprob = Float32Array.from(c.dlogprob, (d) => (d === 0 ? 0.25 : d));
+  return { ...c, targets, dlogprob };
+}
+
+function compareBits(got: Result, want: Result, what: string, keys?: Array<keyof Result>): void {
+  for (const k of keys ?? (Object.keys(want) as Array<keyof Result>)) assertBitEqual(got[k]!, want[k]!, `${what} ${k}`);
 }
 
 function compare(got: Result, want: Result, what: string, tol = 3e-5): void {
@@ -158,6 +205,27 @@ test('js float64 backward matches finite differences', () => {
   }
 });
 
+test('js fused equals forward then backward exactly (float32 and float64 storage)', () => {
+  let k = 0;
+  for (const ctor of [Float32Array, Float64Array] as const) {
+    const b = ctor === Float64Array ? jsBackend64 : jsBackend;
+    for (const [n, H, V] of [[1, 3, 1], [6, 4, 11], [9, 5, 17]] as const) {
+      k++;
+      const c = makeCase(n, H, V, 300 + k, {
+        chunk: [0, 1, 4][k % 3],
+        temperature: [1, 0.7, 1.6][k % 3],
+        bias: k % 2 === 0 ? null : randArray(V, k, 0.5),
+        entropy: k % 4 !== 1,
+        dweight: k % 3 !== 2,
+        dbias: k % 5 !== 3,
+      });
+      const what = `[${ctor.name}] n=${n} H=${H} V=${V}`;
+      compareBits(runFused(b, ctor, c), run(b, ctor, c), what);
+      for (let i = 0; i < n; i++) if (c.targets[i] < 0) assert.equal(runFused(b, ctor, c).logprob[i], 0, `${what}: ignored logprob`);
+    }
+  }
+});
+
 // ------------------------------------------------------------------------------------------ native vs JS
 const skipNative = nativeBackend === null ? 'native addon not built: native tests skipped' : false;
 
@@ -183,7 +251,15 @@ test('native matches the JS reference on odd shapes, chunkings and options, ever
               dbias: k % 3 !== 2,
             });
             const what = `[${isa}] n=${n} H=${H} V=${V} chunk=${chunk} T=${c.temperature} bias=${c.bias !== null}`;
-            compare(run(nb, Float32Array, c), run(jsBackend, Float32Array, c), what);
+            const want = run(jsBackend, Float32Array, c); // (== the JS fused kernel: tested above)
+            compare(run(nb, Float32Array, c), want, what);
+            const fused = runFused(nb, Float32Array, c);
+            compare(fused, want, `fused ${what}`);
+            // Its gradients are those of the native backward given its lse, bit for bit.
+            compareBits(fused, runBackward(nb, Float32Array, c, fused.lse), `fused vs backward(fused lse) ${what}`, ['dhidden', ...(c.dweight ? ['dweight' as const] : []), ...(c.dbias ? ['dbias' as const] : [])]);
+            // With every row active, all of it is native forward-then-backward, bit for bit.
+            const act = allActive(c);
+            compareBits(runFused(nb, Float32Array, act), run(nb, Float32Array, act), `fused all-active ${what}`);
           }
         }
       }
@@ -194,7 +270,23 @@ test('native matches the JS reference on odd shapes, chunkings and options, ever
 test('native: chunk size does not change the result beyond rounding', { skip: skipNative }, () => {
   const c = makeCase(37, 33, 501, 5);
   const ref = run(nativeBackend!, Float32Array, { ...c, chunk: 37 });
-  for (const chunk of [1, 2, 8, 36, 0, 1000]) compare(run(nativeBackend!, Float32Array, { ...c, chunk }), ref, `chunk=${chunk}`, 1e-5);
+  for (const chunk of [1, 2, 8, 36, 0, 1000]) {
+    compare(run(nativeBackend!, Float32Array, { ...c, chunk }), ref, `chunk=${chunk}`, 1e-5);
+    compare(runFused(nativeBackend!, Float32Array, { ...c, chunk }), ref, `fused chunk=${chunk}`, 1e-5);
+  }
+});
+
+test('native fused on a larger problem: matches forward-then-backward (bit for bit with every row active)', { skip: skipNative }, () => {
+  // Packed-GEMM sizes, several chunks with a ragged last one, ignored rows scattered through the chunks.
+  const c = makeCase(70, 96, 2050, 41, { chunk: 16, temperature: 0.9 });
+  for (const i of [10, 11, 12, 30, 69]) c.targets[i] = -100;
+  for (const isa of runnableIsas()) {
+    withIsa(isa, () => {
+      compare(runFused(nativeBackend!, Float32Array, c), run(nativeBackend!, Float32Array, c), `[${isa}] with ignored rows`, 1e-5);
+      const act = allActive(c);
+      compareBits(runFused(nativeBackend!, Float32Array, act), run(nativeBackend!, Float32Array, act), `[${isa}] all active`);
+    });
+  }
 });
 
 test('native: masked vocabulary (-inf bias) gives exact zeros, finite entropy and gradients', { skip: skipNative }, () => {
@@ -206,29 +298,34 @@ test('native: masked vocabulary (-inf bias) gives exact zeros, finite entropy an
       bias[12] = -Infinity;
       const c = makeCase(4, 6, V, 8, { bias, temperature: 0.9 });
       c.targets[0] = 5;
-      const got = run(nativeBackend!, Float32Array, c);
       const want = run(jsBackend, Float32Array, c);
-      compare(got, want, `[${isa}] masked vocab`);
-      for (const k of ['logprob', 'lse', 'entropy', 'dhidden', 'dweight'] as const) assert.ok(got[k]!.every(Number.isFinite), `${k} finite`);
-      assert.equal(got.dbias![2], c.dbInit[2], 'masked entry gets no gradient');
+      for (const [name, got] of [['forward+backward', run(nativeBackend!, Float32Array, c)], ['fused', runFused(nativeBackend!, Float32Array, c)]] as const) {
+        compare(got, want, `[${isa}] ${name} masked vocab`);
+        for (const k of ['logprob', 'lse', 'entropy', 'dhidden', 'dweight'] as const) assert.ok(got[k]!.every(Number.isFinite), `${name} ${k} finite`);
+        assert.equal(got.dbias![2], c.dbInit[2], `${name}: masked entry gets no gradient`);
+      }
     });
   }
 });
 
 test('native: ignored targets give logprob 0, lse written, zero dhidden; all-ignored batch', { skip: skipNative }, () => {
-  const c = makeCase(6, 5, 9, 21);
-  const got = run(nativeBackend!, Float32Array, c);
-  for (const i of [1, 4]) {
-    assert.equal(got.logprob[i], 0);
-    assert.ok(Number.isFinite(got.lse[i]) && got.lse[i] !== 0, 'lse still written');
+  for (const runner of [run, runFused]) {
+    const c = makeCase(6, 5, 9, 21);
+    const got = runner(nativeBackend!, Float32Array, c);
+    for (const i of [1, 4]) {
+      assert.equal(got.logprob[i], 0);
+      assert.ok(Number.isFinite(got.lse[i]) && got.lse[i] !== 0, 'lse still written');
+    }
+    for (const i of [1, 2, 4]) for (let k = 0; k < 5; k++) assert.equal(got.dhidden[i * 5 + k], 0, `dhidden row ${i} is zero`);
+    const all = makeCase(3, 5, 9, 22);
+    all.targets.fill(-100);
+    const r = runner(nativeBackend!, Float32Array, all);
+    assert.ok(r.dhidden.every((v) => v === 0));
+    assert.deepEqual(Array.from(r.dweight!), Array.from(Float32Array.from(all.dwInit)));
+    assert.deepEqual(Array.from(r.dbias!), Array.from(Float32Array.from(all.dbInit)));
+    // The forward outputs are still written (the fused kernel's forward-only rows).
+    compare(r, run(jsBackend, Float32Array, all), `${runner.name} all ignored`);
   }
-  for (const i of [1, 2, 4]) for (let k = 0; k < 5; k++) assert.equal(got.dhidden[i * 5 + k], 0, `dhidden row ${i} is zero`);
-  const all = makeCase(3, 5, 9, 22);
-  all.targets.fill(-100);
-  const r = run(nativeBackend!, Float32Array, all);
-  assert.ok(r.dhidden.every((v) => v === 0));
-  assert.deepEqual(Array.from(r.dweight!), Array.from(Float32Array.from(all.dwInit)));
-  assert.deepEqual(Array.from(r.dbias!), Array.from(Float32Array.from(all.dbInit)));
 });
 
 test('native results are bit-identical for 1 and 2 threads', { skip: skipNative }, () => {
@@ -236,11 +333,10 @@ test('native results are bit-identical for 1 and 2 threads', { skip: skipNative 
     withIsa(isa, () => {
       for (const chunk of [8, 0]) {
         const c = makeCase(45, 67, 1003, 31, { chunk, temperature: 0.8 });
-        const one = withThreads(1, () => run(nativeBackend!, Float32Array, c));
-        const two = withThreads(2, () => run(nativeBackend!, Float32Array, c));
-        for (const k of Object.keys(one) as Array<keyof Result>) {
-          const a = one[k]!, b = two[k]!;
-          for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) assert.fail(`[${isa}] chunk=${chunk} ${k}[${i}]: ${a[i]} vs ${b[i]}`);
+        for (const runner of [run, runFused]) {
+          const one = withThreads(1, () => runner(nativeBackend!, Float32Array, c));
+          const two = withThreads(2, () => runner(nativeBackend!, Float32Array, c));
+          compareBits(two, one, `[${isa}] ${runner.name} chunk=${chunk} 2 vs 1 threads`);
         }
       }
     });
@@ -259,6 +355,8 @@ function badCases(b: Backend, ctor: Ctor): Array<[string, RegExp, () => void]> {
   const base = () => ({ hidden: a(n * H), weight: a(V * H), bias: null, targets: new Int32Array([0, 4, -100]), n, hiddenDim: H, vocab: V, temperature: 1, chunk: 0 });
   const fwd = (over: object) => () => b.linearLogprobForward({ ...base(), logprob: a(n), lse: a(n), entropy: null, ...over });
   const bwd = (over: object) => () => b.linearLogprobBackward({ ...base(), lse: a(n), dlogprob: a(n), dhidden: a(n * H), dweight: a(V * H), dbias: null, ...over });
+  const fused = (over: object) => () =>
+    b.linearLogprobFused({ ...base(), logprob: a(n), lse: a(n), entropy: null, dlogprob: a(n), dhidden: a(n * H), dweight: a(V * H), dbias: null, ...over });
   return [
     ['linearLogprobForward', /hidden/, fwd({ hidden: a(n * H - 1) })],
     ['linearLogprobForward', /weight/, fwd({ weight: a(V * H - 1) })],
@@ -273,6 +371,19 @@ function badCases(b: Backend, ctor: Ctor): Array<[string, RegExp, () => void]> {
     ['linearLogprobBackward', /dweight/, bwd({ dweight: a(3) })],
     ['linearLogprobBackward', /dbias/, bwd({ dbias: a(3) })],
     ['linearLogprobBackward', /lse/, bwd({ lse: a(1) })],
+    ['linearLogprobFused', /hidden/, fused({ hidden: a(n * H - 1) })],
+    ['linearLogprobFused', /weight/, fused({ weight: a(V * H - 1) })],
+    ['linearLogprobFused', /bias/, fused({ bias: a(V - 1) })],
+    ['linearLogprobFused', /targets\[0\] = 7 is out of range for vocab 5/, fused({ targets: new Int32Array([7, 1, 2]) })],
+    ['linearLogprobFused', /temperature/, fused({ temperature: -1 })],
+    ['linearLogprobFused', /logprob/, fused({ logprob: a(n - 1) })],
+    ['linearLogprobFused', /lse/, fused({ lse: a(1) })],
+    ['linearLogprobFused', /entropy/, fused({ entropy: a(2) })],
+    ['linearLogprobFused', /dlogprob/, fused({ dlogprob: a(2) })],
+    ['linearLogprobFused', /dhidden/, fused({ dhidden: a(n * H - 1) })],
+    ['linearLogprobFused', /dweight/, fused({ dweight: a(3) })],
+    ['linearLogprobFused', /dbias/, fused({ dbias: a(3) })],
+    ['linearLogprobFused', /dlogprob/, fused({ dlogprob: undefined })],
   ];
 }
 

@@ -55,36 +55,82 @@ function rowLogits(p: K.LinearLogprobParams | K.LinearLogprobBackwardParams, row
   }
 }
 
-export function linearLogprobForward(p: K.LinearLogprobParams): void {
-  const k = 'linearLogprobForward';
-  checkShape(k, p);
-  const { n: N, hiddenDim: H, vocab: V, targets, logprob, lse, entropy, bias } = p;
+// Length checks, shared by forward / fused and backward / fused.
+function checkForward(k: string, p: K.LinearLogprobParams): void {
+  const { n: N, hiddenDim: H, vocab: V, bias, entropy } = p;
   need(k, 'hidden', p.hidden, N * H);
   need(k, 'weight', p.weight, V * H);
   if (bias !== null && bias !== undefined) need(k, 'bias', bias, V);
-  need(k, 'logprob', logprob, N);
-  need(k, 'lse', lse, N);
+  need(k, 'logprob', p.logprob, N);
+  need(k, 'lse', p.lse, N);
   if (entropy !== null && entropy !== undefined) need(k, 'entropy', entropy, N);
-  const z = new Float64Array(V);
-  for (let i = 0; i < N; i++) {
+}
+
+function checkBackward(k: string, p: K.LinearLogprobBackwardParams): void {
+  const { n: N, hiddenDim: H, vocab: V, bias, dweight, dbias } = p;
+  need(k, 'hidden', p.hidden, N * H);
+  need(k, 'weight', p.weight, V * H);
+  if (bias !== null && bias !== undefined) need(k, 'bias', bias, V);
+  need(k, 'lse', p.lse, N);
+  need(k, 'dlogprob', p.dlogprob, N);
+  need(k, 'dhidden', p.dhidden, N * H);
+  if (dweight !== null && dweight !== undefined) need(k, 'dweight', dweight, V * H);
+  if (dbias !== null && dbias !== undefined) need(k, 'dbias', dbias, V);
+}
+
+// Forward outputs of row i from its logits z: lse, logprob, entropy.
+function forwardRow(p: K.LinearLogprobParams, i: number, z: Float64Array): void {
+  const { vocab: V, targets, logprob, lse, entropy } = p;
+  let m = -Infinity;
+  for (let v = 0; v < V; v++) m = Math.max(m, z[v]);
+  // With d = z - m, e = exp(d), S = sum e:  lse = m + log S,  entropy = log S - sum(e d) / S.
+  // (e == 0 terms are skipped so a -Infinity logit contributes 0, not 0 * -Infinity.)
+  let S = 0;
+  let ed = 0;
+  for (let v = 0; v < V; v++) {
+    const d = z[v] - m;
+    const e = Math.exp(d);
+    S += e;
+    if (e > 0) ed += e * d;
+  }
+  const l = m + Math.log(S);
+  lse[i] = l;
+  const t = targets[i];
+  logprob[i] = t >= 0 ? z[t] - l : 0;
+  if (entropy) entropy[i] = Math.log(S) - ed / S;
+}
+
+// Gradients of row i from its logits z and the saved lse[i] (as stored, so float32 storage rounds it
+// the same way for the backward and the fused kernel). dh is a [H] scratch row.
+function backwardRow(p: K.LinearLogprobBackwardParams, i: number, z: Float64Array, dh: Float64Array): void {
+  const { hiddenDim: H, vocab: V, targets, lse, dlogprob, dhidden, dweight, dbias, hidden, weight, temperature } = p;
+  const ho = i * H;
+  const t = targets[i];
+  if (t < 0) {
+    for (let h = 0; h < H; h++) dhidden[ho + h] = 0; // ignored token: zero gradient
+    return;
+  }
+  const c = dlogprob[i] / temperature;
+  dh.fill(0);
+  for (let v = 0; v < V; v++) {
+    const g = c * ((v === t ? 1 : 0) - Math.exp(z[v] - lse[i])); // dlogits[i, v]
+    if (g === 0) continue;
+    const wo = v * H;
+    for (let h = 0; h < H; h++) dh[h] += g * weight[wo + h];
+    if (dweight) for (let h = 0; h < H; h++) dweight[wo + h] += g * hidden[ho + h];
+    if (dbias) dbias[v] += g;
+  }
+  for (let h = 0; h < H; h++) dhidden[ho + h] = dh[h];
+}
+
+export function linearLogprobForward(p: K.LinearLogprobParams): void {
+  const k = 'linearLogprobForward';
+  checkShape(k, p);
+  checkForward(k, p);
+  const z = new Float64Array(p.vocab);
+  for (let i = 0; i < p.n; i++) {
     rowLogits(p, i, z);
-    let m = -Infinity;
-    for (let v = 0; v < V; v++) m = Math.max(m, z[v]);
-    // With d = z - m, e = exp(d), S = sum e:  lse = m + log S,  entropy = log S - sum(e d) / S.
-    // (e == 0 terms are skipped so a -Infinity logit contributes 0, not 0 * -Infinity.)
-    let S = 0;
-    let ed = 0;
-    for (let v = 0; v < V; v++) {
-      const d = z[v] - m;
-      const e = Math.exp(d);
-      S += e;
-      if (e > 0) ed += e * d;
-    }
-    const l = m + Math.log(S);
-    lse[i] = l;
-    const t = targets[i];
-    logprob[i] = t >= 0 ? z[t] - l : 0;
-    if (entropy) entropy[i] = Math.log(S) - ed / S;
+    forwardRow(p, i, z);
   }
 }
 
@@ -93,41 +139,28 @@ export function linearLogprobForward(p: K.LinearLogprobParams): void {
 export function linearLogprobBackward(p: K.LinearLogprobBackwardParams): void {
   const k = 'linearLogprobBackward';
   checkShape(k, p);
-  const { n: N, hiddenDim: H, vocab: V, targets, lse, dlogprob, dhidden, dweight, dbias, bias, hidden, weight, temperature } = p;
-  need(k, 'hidden', hidden, N * H);
-  need(k, 'weight', weight, V * H);
-  if (bias !== null && bias !== undefined) need(k, 'bias', bias, V);
-  need(k, 'lse', lse, N);
-  need(k, 'dlogprob', dlogprob, N);
-  need(k, 'dhidden', dhidden, N * H);
-  if (dweight !== null && dweight !== undefined) need(k, 'dweight', dweight, V * H);
-  if (dbias !== null && dbias !== undefined) need(k, 'dbias', dbias, V);
-  const z = new Float64Array(V);
-  const dh = new Float64Array(H);
-  for (let i = 0; i < N; i++) {
-    const ho = i * H;
-    const t = targets[i];
-    if (t < 0) {
-      for (let h = 0; h < H; h++) dhidden[ho + h] = 0; // ignored token: zero gradient
-      continue;
-    }
-    rowLogits(p, i, z);
-    const c = dlogprob[i] / temperature;
-    dh.fill(0);
-    for (let v = 0; v < V; v++) {
-      const g = c * ((v === t ? 1 : 0) - Math.exp(z[v] - lse[i])); // dlogits[i, v]
-      if (g === 0) continue;
-      const wo = v * H;
-      for (let h = 0; h < H; h++) dh[h] += g * weight[wo + h];
-      if (dweight) for (let h = 0; h < H; h++) dweight[wo + h] += g * hidden[ho + h];
-      if (dbias) dbias[v] += g;
-    }
-    for (let h = 0; h < H; h++) dhidden[ho + h] = dh[h];
+  checkBackward(k, p);
+  const z = new Float64Array(p.vocab);
+  const dh = new Float64Array(p.hiddenDim);
+  for (let i = 0; i < p.n; i++) {
+    if (p.targets[i] >= 0) rowLogits(p, i, z); // (ignored rows need no logits)
+    backwardRow(p, i, z, dh);
   }
 }
 
-/** TEMPORARY composition (forward, then backward); the owner of this file replaces it with a one-pass loop. */
+// One pass: each row's logits are computed once, then used for its forward outputs and (with the lse
+// just written) its gradients. Same rows in the same order as forward-then-backward, so the results are
+// identical to that composition.
 export function linearLogprobFused(p: K.LinearLogprobFusedParams): void {
-  linearLogprobForward(p);
-  linearLogprobBackward({ ...p });
+  const k = 'linearLogprobFused';
+  checkShape(k, p);
+  checkForward(k, p);
+  checkBackward(k, p);
+  const z = new Float64Array(p.vocab);
+  const dh = new Float64Array(p.hiddenDim);
+  for (let i = 0; i < p.n; i++) {
+    rowLogits(p, i, z);
+    forwardRow(p, i, z);
+    backwardRow(p, i, z, dh);
+  }
 }
