@@ -312,10 +312,48 @@ struct BufferRecord {
 std::mutex gRecordsMutex;
 std::unordered_map<void*, BufferRecord*> gRecords;
 
+// A pool of freed buffers by exact (64-byte rounded) size. Training and decoding loops allocate the same
+// shapes every step; reusing their memory avoids returning large blocks to the OS and faulting fresh pages
+// in again (which cost more than the kernels on small models). Capped by ALIGNKIT_POOL_MB (default 1024).
+std::mutex gPoolMutex;
+std::unordered_map<size_t, std::vector<void*>> gPool;
+int64_t gPooledBytes = 0;
+
+int64_t PoolCapBytes() {
+  static const int64_t cap = [] {
+    const char* env = std::getenv("ALIGNKIT_POOL_MB");
+    long long mb = env ? std::atoll(env) : 1024;
+    return static_cast<int64_t>(mb < 0 ? 0 : mb) << 20;
+  }();
+  return cap;
+}
+
+void* PoolTake(size_t bytes) {
+  std::lock_guard<std::mutex> lock(gPoolMutex);
+  auto it = gPool.find(bytes);
+  if (it == gPool.end() || it->second.empty()) return nullptr;
+  void* p = it->second.back();
+  it->second.pop_back();
+  gPooledBytes -= static_cast<int64_t>(bytes);
+  return p;
+}
+
+void PoolGive(void* p, size_t bytes) {
+  {
+    std::lock_guard<std::mutex> lock(gPoolMutex);
+    if (gPooledBytes + static_cast<int64_t>(bytes) <= PoolCapBytes()) {
+      gPool[bytes].push_back(p);
+      gPooledBytes += static_cast<int64_t>(bytes);
+      return;
+    }
+  }
+  std::free(p);
+}
+
 void ReleaseRecordMemory(BufferRecord* r) {  // caller holds gRecordsMutex
   if (r->freed) return;
   r->freed = true;
-  std::free(r->data);
+  PoolGive(r->data, static_cast<size_t>(r->bytes));
   gLiveBytes.fetch_sub(r->bytes);
   gLiveBuffers.fetch_sub(1);
 }
@@ -338,7 +376,8 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
   size_t bytes = static_cast<size_t>(req);
   size_t rounded = ((bytes + 63) / 64) * 64;
   if (rounded == 0) rounded = 64;
-  void* data = std::aligned_alloc(64, rounded);
+  void* data = PoolTake(rounded);
+  if (!data) data = std::aligned_alloc(64, rounded);
   if (!data)
     throw Napi::Error::New(env, "alignkit native alloc: out of memory allocating " + std::to_string(rounded) + " bytes");
   std::memset(data, 0, rounded);
@@ -388,6 +427,10 @@ Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
   o.Set("liveBytes", Napi::Number::New(env, static_cast<double>(gLiveBytes.load())));
   o.Set("peakBytes", Napi::Number::New(env, static_cast<double>(gPeakBytes.load())));
   o.Set("liveBuffers", Napi::Number::New(env, static_cast<double>(gLiveBuffers.load())));
+  {
+    std::lock_guard<std::mutex> lock(gPoolMutex);
+    o.Set("pooledBytes", Napi::Number::New(env, static_cast<double>(gPooledBytes)));
+  }
   return o;
 }
 

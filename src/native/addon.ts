@@ -10,6 +10,8 @@ export interface NativeMemoryStats {
   liveBytes: number;
   peakBytes: number;
   liveBuffers: number;
+  /** Freed buffers kept for reuse (capped by ALIGNKIT_POOL_MB, default 1024). */
+  pooledBytes: number;
 }
 
 /** The functions the addon exports. Kernel functions take the same parameter objects as the Backend. */

@@ -24,6 +24,19 @@ describe('native runtime', () => {
     assert.throws(() => nativeAddon!.free(new ArrayBuffer(8)), /not allocated by alignkit/);
   });
 
+  it('freed buffers are pooled by size and come back zero-filled', (t) => {
+    if (!nativeAddon) return t.skip('native addon not built');
+    const a = new Float32Array(nativeAddon.alloc(4096 * 4));
+    a.fill(7);
+    const pooledBefore = nativeAddon.memoryStats().pooledBytes;
+    nativeAddon.free(a.buffer);
+    assert.equal(nativeAddon.memoryStats().pooledBytes, pooledBefore + 4096 * 4);
+    const b = new Float32Array(nativeAddon.alloc(4096 * 4));
+    assert.equal(nativeAddon.memoryStats().pooledBytes, pooledBefore, 'reused from the pool');
+    assert.ok(b.every((v) => v === 0), 'reused memory is zeroed');
+    nativeAddon.free(b.buffer);
+  });
+
   it('disposing a tensor returns its native memory immediately', (t) => {
     if (!nativeAddon || !nativeBackend) return t.skip('native addon not built');
     const before = nativeAddon.memoryStats().liveBytes;
