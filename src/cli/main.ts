@@ -5,6 +5,7 @@ import { nativeAddon, nativeLoadError } from '../native/addon.ts';
 import { DEMO_TEXT, runDemo } from '../demo/tiny_lm.ts';
 import { VERSION } from '../version.ts';
 import { registerTokenize } from './commands/tokenize.ts';
+import { registerModelCommands } from './commands/model.ts';
 
 function parseIntArg(name: string, min: number) {
   return (value: string): number => {
@@ -77,6 +78,7 @@ export function buildProgram(): Command {
     });
 
   registerTokenize(program);
+  registerModelCommands(program);
 
   return program;
 }
