@@ -5,7 +5,7 @@ import { nativeAddon, nativeLoadError } from '../native/addon.ts';
 import { DEMO_TEXT, runDemo } from '../demo/tiny_lm.ts';
 import { VERSION } from '../version.ts';
 import { registerTokenize } from './commands/tokenize.ts';
-import { registerModelCommands } from './commands/model.ts';
+import { printModelInfo, registerModelCommands } from './commands/model.ts';
 
 function parseIntArg(name: string, min: number) {
   return (value: string): number => {
@@ -33,9 +33,12 @@ export function buildProgram(): Command {
 
   program
     .command('info')
-    .description('show the compute backend: native addon or TypeScript fallback, SIMD level, threads, memory')
+    .description('show the compute backend (native addon or TypeScript fallback, SIMD level, threads); with --model, describe a model folder: architecture, parameters, dtype, memory for inference / full fine-tuning / LoRA, license')
+    .option('--model <dir>', 'a Hugging Face model folder to describe')
+    .option('--context <n>', 'with --model: sequence length for the memory estimates', parseIntArg('--context', 1), 2048)
     .option('--json', 'print one JSON object')
-    .action((opts: { json?: boolean }) => {
+    .action((opts: { json?: boolean; model?: string; context: number }) => {
+      if (opts.model) return printModelInfo({ model: opts.model, context: opts.context, json: opts.json });
       const info = backend().info();
       const details = {
         version: VERSION,

@@ -36,8 +36,8 @@ describe('model commands', () => {
     assert.deepEqual(readdirSync(model).sort(), ['config.json', 'generation_config.json', 'model.safetensors']);
   });
 
-  it('model-info reports the shape and memory estimates', () => {
-    const info = json<{ modelType: string; layers: number; kvHeads: number; parameters: number; memoryGiB: { inference: number; fullFineTune: number; lora: number } }>(['model-info', '--model', model]);
+  it('info --model reports the shape and memory estimates', () => {
+    const info = json<{ modelType: string; layers: number; kvHeads: number; parameters: number; memoryGiB: { inference: number; fullFineTune: number; lora: number } }>(['info', '--model', model]);
     assert.equal(info.modelType, 'llama');
     assert.equal(info.layers, 2);
     assert.equal(info.kvHeads, 2);

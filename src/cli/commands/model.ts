@@ -50,48 +50,8 @@ function modelCardLicense(dir: string): string | null {
   return m ? m[1].trim().replace(/^["']|["']$/g, '') : null;
 }
 
-export function registerModelCommands(program: Command): void {
-  program
-    .command('init-model')
-    .description('write a randomly initialised Hugging Face model folder (config.json, model.safetensors, tokenizer files)')
-    .requiredOption('--arch <arch>', `architecture: ${SUPPORTED_MODEL_TYPES.join(', ')}`)
-    .requiredOption('--hidden <n>', 'hidden size', positiveInt('--hidden'))
-    .requiredOption('--layers <n>', 'number of layers', positiveInt('--layers'))
-    .requiredOption('--heads <n>', 'attention heads', positiveInt('--heads'))
-    .option('--kv-heads <n>', 'key/value heads for grouped-query attention (default: --heads)', positiveInt('--kv-heads'))
-    .option('--intermediate <n>', 'MLP width (default: 4×hidden for gpt2, ~8/3×hidden for the Llama family)', positiveInt('--intermediate'))
-    .option('--tokenizer <dir>', 'copy tokenizer files from this folder; the vocabulary size and BOS/EOS/pad ids come from it')
-    .option('--vocab <n>', 'vocabulary size (required without --tokenizer)', positiveInt('--vocab'))
-    .option('--max-positions <n>', 'maximum sequence length', positiveInt('--max-positions'))
-    .option('--seed <n>', 'initialisation seed', positiveInt('--seed', 0), 0)
-    .requiredOption('--out <dir>', 'output folder (written atomically)')
-    .option('--json', 'print one JSON object')
-    .action((o: { arch: string; hidden: number; layers: number; heads: number; kvHeads?: number; intermediate?: number; tokenizer?: string; vocab?: number; maxPositions?: number; seed: number; out: string; json?: boolean }) => {
-      if (!(SUPPORTED_MODEL_TYPES as readonly string[]).includes(o.arch)) throw new Error(`init-model: unknown --arch '${o.arch}' (supported: ${SUPPORTED_MODEL_TYPES.join(', ')})`);
-      const tok = o.tokenizer ? loadTokenizer(o.tokenizer, { requireConfig: false }) : null;
-      const vocab = o.vocab ?? tok?.vocabSize;
-      if (!vocab) throw new Error('init-model: give --vocab or --tokenizer');
-      if (tok && vocab < tok.vocabSize) throw new Error(`init-model: --vocab ${vocab} is smaller than the tokenizer's ${tok.vocabSize} tokens`);
-      const model = initModel({
-        arch: o.arch as SupportedModelType, hidden: o.hidden, layers: o.layers, heads: o.heads, kvHeads: o.kvHeads, intermediate: o.intermediate,
-        vocab, seed: o.seed, maxPositions: o.maxPositions, bosTokenId: tok?.bosId ?? null, eosTokenId: tok?.eosId ?? null, padTokenId: tok?.padId ?? null,
-      });
-      const params = model.numParameters();
-      try {
-        saveModel(model, o.out, { tokenizerDir: o.tokenizer ?? null });
-      } finally {
-        model.dispose();
-      }
-      print(o.json, { out: o.out, arch: o.arch, parameters: params, vocab }, () => console.log(`wrote ${o.arch} with ${params.toLocaleString('en')} parameters to ${o.out}`));
-    });
-
-  program
-    .command('model-info')
-    .description('architecture, parameter count, stored dtype and memory estimates for inference, full fine-tuning and LoRA')
-    .requiredOption('--model <dir>', 'Hugging Face model folder')
-    .option('--context <n>', 'sequence length for the KV-cache and activation estimates', positiveInt('--context'), 2048)
-    .option('--json', 'print one JSON object')
-    .action((o: { model: string; context: number; json?: boolean }) => {
+/** `alignkit info --model DIR`: architecture, parameter count, stored dtype, memory estimates, license. */
+export function printModelInfo(o: { model: string; context: number; json?: boolean }): void {
       const config = readModelConfig(o.model);
       const reader = openSafetensors(o.model);
       let params = 0;
@@ -127,6 +87,41 @@ export function registerModelCommands(program: Command): void {
         console.log(`memory at ${o.context} tokens (float32): inference ≈ ${estimate.inference.toFixed(2)} GiB, full fine-tuning with AdamW ≈ ${estimate.fullFineTune.toFixed(2)} GiB, LoRA ≈ ${estimate.lora.toFixed(2)} GiB`);
         console.log(`license: ${info.license ?? 'not stated in the folder (check the model card)'}`);
       });
+}
+
+export function registerModelCommands(program: Command): void {
+  program
+    .command('init-model')
+    .description('write a randomly initialised Hugging Face model folder (config.json, model.safetensors, tokenizer files)')
+    .requiredOption('--arch <arch>', `architecture: ${SUPPORTED_MODEL_TYPES.join(', ')}`)
+    .requiredOption('--hidden <n>', 'hidden size', positiveInt('--hidden'))
+    .requiredOption('--layers <n>', 'number of layers', positiveInt('--layers'))
+    .requiredOption('--heads <n>', 'attention heads', positiveInt('--heads'))
+    .option('--kv-heads <n>', 'key/value heads for grouped-query attention (default: --heads)', positiveInt('--kv-heads'))
+    .option('--intermediate <n>', 'MLP width (default: 4×hidden for gpt2, ~8/3×hidden for the Llama family)', positiveInt('--intermediate'))
+    .option('--tokenizer <dir>', 'copy tokenizer files from this folder; the vocabulary size and BOS/EOS/pad ids come from it')
+    .option('--vocab <n>', 'vocabulary size (required without --tokenizer)', positiveInt('--vocab'))
+    .option('--max-positions <n>', 'maximum sequence length', positiveInt('--max-positions'))
+    .option('--seed <n>', 'initialisation seed', positiveInt('--seed', 0), 0)
+    .requiredOption('--out <dir>', 'output folder (written atomically)')
+    .option('--json', 'print one JSON object')
+    .action((o: { arch: string; hidden: number; layers: number; heads: number; kvHeads?: number; intermediate?: number; tokenizer?: string; vocab?: number; maxPositions?: number; seed: number; out: string; json?: boolean }) => {
+      if (!(SUPPORTED_MODEL_TYPES as readonly string[]).includes(o.arch)) throw new Error(`init-model: unknown --arch '${o.arch}' (supported: ${SUPPORTED_MODEL_TYPES.join(', ')})`);
+      const tok = o.tokenizer ? loadTokenizer(o.tokenizer, { requireConfig: false }) : null;
+      const vocab = o.vocab ?? tok?.vocabSize;
+      if (!vocab) throw new Error('init-model: give --vocab or --tokenizer');
+      if (tok && vocab < tok.vocabSize) throw new Error(`init-model: --vocab ${vocab} is smaller than the tokenizer's ${tok.vocabSize} tokens`);
+      const model = initModel({
+        arch: o.arch as SupportedModelType, hidden: o.hidden, layers: o.layers, heads: o.heads, kvHeads: o.kvHeads, intermediate: o.intermediate,
+        vocab, seed: o.seed, maxPositions: o.maxPositions, bosTokenId: tok?.bosId ?? null, eosTokenId: tok?.eosId ?? null, padTokenId: tok?.padId ?? null,
+      });
+      const params = model.numParameters();
+      try {
+        saveModel(model, o.out, { tokenizerDir: o.tokenizer ?? null });
+      } finally {
+        model.dispose();
+      }
+      print(o.json, { out: o.out, arch: o.arch, parameters: params, vocab }, () => console.log(`wrote ${o.arch} with ${params.toLocaleString('en')} parameters to ${o.out}`));
     });
 
   program
