@@ -367,7 +367,8 @@ void FinalizeBuffer(napi_env, void* data, void* hint) {
   delete r;
 }
 
-// alloc(bytes) -> ArrayBuffer: 64-byte aligned, zero-filled, owned natively (freed by free() or GC).
+// alloc(bytes[, uninitialized]) -> ArrayBuffer: 64-byte aligned, owned natively (freed by free() or GC);
+// zero-filled unless the second argument is true (for outputs a kernel overwrites completely).
 Napi::Value Alloc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "alignkit native alloc: expects a byte count");
@@ -380,7 +381,8 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
   if (!data) data = std::aligned_alloc(64, rounded);
   if (!data)
     throw Napi::Error::New(env, "alignkit native alloc: out of memory allocating " + std::to_string(rounded) + " bytes");
-  std::memset(data, 0, rounded);
+  const bool uninitialized = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
+  if (!uninitialized) std::memset(data, 0, rounded);
   NoteAlloc(static_cast<int64_t>(rounded));
   auto* record = new BufferRecord{data, static_cast<int64_t>(rounded), false};
   {

@@ -15,6 +15,7 @@ export function createNativeBackend(addon: NativeAddon): Backend {
       return { name: 'native', isa: i.isa, threads: i.threads };
     },
     alloc: (n) => new Float32Array(addon.alloc(n * 4)),
+    allocUninit: (n) => new Float32Array(addon.alloc(n * 4, true)),
     free: (a) => addon.free(f32(a, 'free').buffer),
     sgemm: (p) => addon.sgemm(p),
     attentionForward: (p) => addon.attentionForward(p),

@@ -311,6 +311,8 @@ export interface Backend {
   info(): BackendInfo;
   /** A zero-filled float buffer of n elements (native: 64-byte aligned, natively owned). */
   alloc(n: number): FloatArray;
+  /** Like alloc, but the contents are unspecified (native skips zero-filling): for outputs a kernel overwrites. */
+  allocUninit(n: number): FloatArray;
   /** Releases a buffer from alloc() deterministically. The array must not be used afterwards. */
   free(a: FloatArray): void;
 

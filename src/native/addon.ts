@@ -16,7 +16,7 @@ export interface NativeMemoryStats {
 
 /** The functions the addon exports. Kernel functions take the same parameter objects as the Backend. */
 export interface NativeAddon {
-  alloc(bytes: number): ArrayBuffer;
+  alloc(bytes: number, uninitialized?: boolean): ArrayBuffer;
   free(buffer: ArrayBufferLike): void;
   memoryStats(): NativeMemoryStats;
   resetPeak(): void;

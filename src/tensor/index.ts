@@ -1,7 +1,7 @@
 // Public tensor API: the Tensor class, creation, scopes, autograd, and every op.
 export * from './errors.ts';
 export {
-  Tensor, Storage, tidy, keep, noGrad, untracked, isGradEnabled, memoryInfo, empty, zeros, ones, full, tensor, intTensor,
+  Tensor, Storage, tidy, keep, noGrad, untracked, isGradEnabled, memoryInfo, empty, uninitialized, zeros, ones, full, tensor, intTensor,
   fromOp, shapeSize, contiguousStrides, isFloatDType,
 } from './tensor.ts';
 export type { DType, FloatDType, GradNode, MemoryInfo, TensorData } from './tensor.ts';

@@ -333,6 +333,17 @@ function allocInt(dtype: Exclude<DType, FloatDType>, n: number): TensorData {
 
 export const zeros = (shape: readonly number[], on?: Backend): Tensor => empty(shape, 'float', on);
 
+/**
+ * A float tensor whose contents are unspecified (the native backend skips zero-filling). Only for outputs
+ * that a kernel overwrites completely; everything that accumulates must start from `empty`/`zeros`.
+ */
+export function uninitialized(shape: readonly number[], on?: Backend): Tensor {
+  const s = checkShape(shape, 'uninitialized');
+  const b = on ?? currentBackend();
+  const data = b.allocUninit(shapeSize(s));
+  return new Tensor(new Storage(data, b), s, contiguousStrides(s), 0, data instanceof Float64Array ? 'float64' : 'float32');
+}
+
 export function full(shape: readonly number[], value: number, on?: Backend): Tensor {
   const t = empty(shape, 'float', on);
   (t.storage.data as FloatArray).fill(value);

@@ -15,6 +15,7 @@ export function createJsBackend(storage: FloatArrayConstructor = Float32Array): 
     name: 'js',
     info: () => ({ name: 'js', isa: storage === Float64Array ? 'js-f64' : 'js', threads: 1 }),
     alloc: (n: number): FloatArray => new storage(n),
+    allocUninit: (n: number): FloatArray => new storage(n),
     free: () => { /* garbage collected */ },
     sgemm,
     attentionForward,

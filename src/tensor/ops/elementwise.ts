@@ -4,7 +4,7 @@
 
 import type { FloatArray, UnaryOp } from '../../backend/index.ts';
 import { DTypeError, LifetimeError, ShapeError, fmtShape } from '../errors.ts';
-import { Tensor, contiguousStrides, empty, engineHooks, fromOp, isFloatDType, shapeSize } from '../tensor.ts';
+import { Tensor, contiguousStrides, empty, engineHooks, fromOp, isFloatDType, shapeSize, uninitialized } from '../tensor.ts';
 import { sumToShape } from './reduce.ts';
 
 /** Checks an op's float inputs are alive, float and on one backend. */
@@ -48,7 +48,7 @@ type BinaryFn = (x: number, y: number) => number;
 
 /** out[i] = fn(a[...], b[...]) over the broadcast shape; handles any strides. */
 function binaryKernel(a: Tensor, b: Tensor, shape: number[], fn: BinaryFn): Tensor {
-  const out = empty(shape, 'float', a.backend);
+  const out = uninitialized(shape, a.backend);
   const o = out.storage.data as FloatArray;
   const n = o.length;
   if (n === 0) return out;
@@ -220,7 +220,7 @@ function negInPlace(t: Tensor): Tensor {
 
 /** Elementwise map of one tensor into a new contiguous tensor (no autograd). */
 export function mapUnary(x: Tensor, fn: (v: number) => number): Tensor {
-  const out = empty(x.shape, 'float', x.backend);
+  const out = uninitialized(x.shape, x.backend);
   const o = out.storage.data as FloatArray;
   const d = x.data as FloatArray;
   for (let i = 0; i < o.length; i++) o[i] = fn(d[i]);
@@ -230,7 +230,7 @@ export function mapUnary(x: Tensor, fn: (v: number) => number): Tensor {
 /** out[i] = fn(a[i], b[i]) for two tensors of the same size, contiguous result (no autograd). */
 export function zipMap(a: Tensor, b: Tensor, fn: BinaryFn): Tensor {
   if (a.size !== b.size) throw new ShapeError(`zipMap: ${fmtShape(a.shape)} vs ${fmtShape(b.shape)}`);
-  const out = empty(b.shape, 'float', b.backend);
+  const out = uninitialized(b.shape, b.backend);
   const o = out.storage.data as FloatArray;
   const ad = a.data as FloatArray;
   const bd = b.data as FloatArray;
@@ -247,11 +247,11 @@ function unaryOp(op: UnaryOp, x: Tensor): Tensor {
   floatInputs(op, x);
   const b = x.backend;
   const xd = x.data as FloatArray;
-  const out = empty(x.shape, 'float', b);
+  const out = uninitialized(x.shape, b);
   const yd = out.storage.data as FloatArray;
   b.unary({ op, x: xd, y: yd, n: yd.length });
   return fromOp(out, op, [x], (g) => {
-    const dx = empty(x.shape, 'float', b);
+    const dx = uninitialized(x.shape, b);
     b.unaryBackward({ op, x: x.data as FloatArray, y: out.storage.data as FloatArray, dy: g.data as FloatArray, dx: dx.storage.data as FloatArray, n: yd.length });
     return [dx];
   });
@@ -288,7 +288,7 @@ export function copyTensor(t: Tensor): Tensor {
 
 engineHooks.addInto = addInto;
 engineHooks.add = (a, b) => {
-  const out = empty(a.shape, 'float', a.backend);
+  const out = uninitialized(a.shape, a.backend);
   const o = out.storage.data as FloatArray;
   const ad = a.data as FloatArray;
   const bd = b.data as FloatArray;
@@ -297,7 +297,7 @@ engineHooks.add = (a, b) => {
 };
 engineHooks.copy = copyTensor;
 engineHooks.onesLike = (a) => {
-  const out = empty(a.shape, 'float', a.backend);
+  const out = uninitialized(a.shape, a.backend);
   (out.storage.data as FloatArray).fill(1);
   return out;
 };

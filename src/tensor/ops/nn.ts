@@ -5,7 +5,7 @@
 import type { Backend, FloatArray } from '../../backend/index.ts';
 import { DTypeError, IndexError, ShapeError, fmtShape } from '../errors.ts';
 import { Generator, defaultGenerator } from '../random.ts';
-import { Tensor, contiguousStrides, empty, fromOp, isGradEnabled, shapeSize } from '../tensor.ts';
+import { Tensor, contiguousStrides, empty, fromOp, isGradEnabled, shapeSize, uninitialized } from '../tensor.ts';
 import { floatInputs } from './elementwise.ts';
 import { sumToShape } from './reduce.ts';
 import { contiguous, expand, transpose } from './shape.ts';
@@ -122,7 +122,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   }
   const batch = shapeSize(batchShape);
   const be = a.backend;
-  const out = empty([...batchShape, M, N], 'float', be);
+  const out = uninitialized([...batchShape, M, N], be);
   const A = operand(a, batchShape, 'matmul');
   const B = operand(b, batchShape, 'matmul');
   gemmInto(be, { data: A.data, trans: A.trans, ld: A.ld, stride: A.batchStride }, { data: B.data, trans: B.trans, ld: B.ld, stride: B.batchStride },
@@ -137,7 +137,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     let db: Tensor | null = null;
     if (a.requiresGrad) {
       const Bop = operand(b, batchShape, 'matmul');
-      da = empty(fullA, 'float', be);
+      da = uninitialized(fullA, be);
       // da = g @ op(b)ᵀ : op(b)ᵀ is the stored b read with the opposite transpose flag
       gemmInto(be, gd, { data: Bop.data, trans: !Bop.trans, ld: Bop.ld, stride: Bop.batchStride }, { data: da.storage.data as FloatArray, ld: K, stride: M * K }, M, K, N, batch);
       Bop.owned?.dispose();
@@ -149,7 +149,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     }
     if (b.requiresGrad) {
       const Aop = operand(a, batchShape, 'matmul');
-      db = empty(fullB, 'float', be);
+      db = uninitialized(fullB, be);
       // db = op(a)ᵀ @ g
       gemmInto(be, { data: Aop.data, trans: !Aop.trans, ld: Aop.ld, stride: Aop.batchStride }, gd, { data: db.storage.data as FloatArray, ld: N, stride: K * N }, K, N, M, batch);
       Aop.owned?.dispose();
@@ -175,7 +175,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   const be = x.backend;
   const xd = x.data as FloatArray;
   const wd = weight.data as FloatArray;
-  const out = empty([...x.shape.slice(0, -1), O], 'float', be);
+  const out = uninitialized([...x.shape.slice(0, -1), O], be);
   const od = out.storage.data as FloatArray;
   if (bias) {
     const bd = bias.data as FloatArray;
@@ -188,11 +188,11 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
     let dw: Tensor | null = null;
     let db: Tensor | null = null;
     if (x.requiresGrad) {
-      dx = empty(x.shape, 'float', be);
+      dx = uninitialized(x.shape, be);
       be.sgemm({ transA: false, transB: false, m: N, n: I, k: O, alpha: 1, a: gd, lda: O, strideA: 0, b: weight.data as FloatArray, ldb: I, strideB: 0, beta: 0, c: dx.storage.data as FloatArray, ldc: I, strideC: 0, batch: 1 });
     }
     if (weight.requiresGrad) {
-      dw = empty([O, I], 'float', be);
+      dw = uninitialized([O, I], be);
       be.sgemm({ transA: true, transB: false, m: O, n: I, k: N, alpha: 1, a: gd, lda: O, strideA: 0, b: x.data as FloatArray, ldb: I, strideB: 0, beta: 0, c: dw.storage.data as FloatArray, ldc: I, strideC: 0, batch: 1 });
     }
     if (bias && bias.requiresGrad) {
@@ -228,10 +228,10 @@ function softmaxImpl(x: Tensor, log: boolean): Tensor {
   const dim = x.shape[x.rank - 1] ?? 1;
   const rows = x.size / Math.max(dim, 1);
   const be = x.backend;
-  const out = empty(x.shape, 'float', be);
+  const out = uninitialized(x.shape, be);
   be.softmaxForward({ x: x.data as FloatArray, y: out.storage.data as FloatArray, rows, dim, log });
   return fromOp(out, op, [x], (g) => {
-    const dx = empty(x.shape, 'float', be);
+    const dx = uninitialized(x.shape, be);
     be.softmaxBackward({ y: out.storage.data as FloatArray, dy: g.data as FloatArray, dx: dx.storage.data as FloatArray, rows, dim, log });
     return [dx];
   });
@@ -250,12 +250,12 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
   if (weight.rank !== 1 || weight.shape[0] !== D) throw new ShapeError(`rmsNorm: weight ${fmtShape(weight.shape)} must be [${D}] for input ${fmtShape(x.shape)}`);
   const rows = x.size / D;
   const be = x.backend;
-  const out = empty(x.shape, 'float', be);
-  const rstdT = empty([rows], 'float', be); // saved for backward; owned by the current scope like any tensor
+  const out = uninitialized(x.shape, be);
+  const rstdT = uninitialized([rows], be); // saved for backward; owned by the current scope like any tensor
   const rstd = rstdT.storage.data as FloatArray;
   be.rmsnormForward({ x: x.data as FloatArray, weight: weight.data as FloatArray, y: out.storage.data as FloatArray, rstd, rows, dim: D, eps });
   const result = fromOp(out, 'rmsNorm', [x, weight], (g) => {
-    const dx = empty(x.shape, 'float', be);
+    const dx = uninitialized(x.shape, be);
     const dw = empty([D], 'float', be);
     be.rmsnormBackward({ x: x.data as FloatArray, weight: weight.data as FloatArray, rstd, dy: g.data as FloatArray, dx: dx.storage.data as FloatArray, dweight: dw.storage.data as FloatArray, rows, dim: D });
     return [x.requiresGrad ? dx : (dx.dispose(), null), weight.requiresGrad ? dw : (dw.dispose(), null)];
@@ -271,13 +271,13 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor | null, eps = 
   if (bias && (bias.rank !== 1 || bias.shape[0] !== D)) throw new ShapeError(`layerNorm: bias ${fmtShape(bias.shape)} must be [${D}]`);
   const rows = x.size / D;
   const be = x.backend;
-  const out = empty(x.shape, 'float', be);
-  const stats = empty([2, rows], 'float', be); // mean and rstd, saved for backward
+  const out = uninitialized(x.shape, be);
+  const stats = uninitialized([2, rows], be); // mean and rstd, saved for backward
   const mean = (stats.storage.data as FloatArray).subarray(0, rows);
   const rstd = (stats.storage.data as FloatArray).subarray(rows, 2 * rows);
   be.layernormForward({ x: x.data as FloatArray, weight: weight.data as FloatArray, bias: bias ? (bias.data as FloatArray) : null, y: out.storage.data as FloatArray, mean, rstd, rows, dim: D, eps });
   const result = fromOp(out, 'layerNorm', [x, weight, bias], (g) => {
-    const dx = empty(x.shape, 'float', be);
+    const dx = uninitialized(x.shape, be);
     const dw = empty([D], 'float', be);
     const db = bias ? empty([D], 'float', be) : null;
     be.layernormBackward({ x: x.data as FloatArray, weight: weight.data as FloatArray, mean, rstd, dy: g.data as FloatArray, dx: dx.storage.data as FloatArray, dweight: dw.storage.data as FloatArray, dbias: db ? (db.storage.data as FloatArray) : null, rows, dim: D });
@@ -327,11 +327,11 @@ export function rope(x: Tensor, cos: Tensor, sin: Tensor, positions: Tensor, opt
   const pos = positions.data as Int32Array;
   for (let i = 0; i < pos.length; i++) if (pos[i] < 0 || pos[i] >= maxPos) throw new IndexError(`rope: position ${pos[i]} at ${i} outside the table of ${maxPos} positions`);
   const be = x.backend;
-  const out = empty(x.shape, 'float', be);
+  const out = uninitialized(x.shape, be);
   const common = { cos: cos.data as FloatArray, sin: sin.data as FloatArray, positions: pos, maxPos, batch: B, heads: H, seq: T, headDim: D, rotaryDim: rd, interleaved: opts.interleaved ?? false };
   be.rope({ ...common, x: x.data as FloatArray, out: out.storage.data as FloatArray, inverse: false });
   return fromOp(out, 'rope', [x, null, null], (g) => {
-    const dx = empty(x.shape, 'float', be);
+    const dx = uninitialized(x.shape, be);
     be.rope({ ...common, x: g.data as FloatArray, out: dx.storage.data as FloatArray, inverse: true });
     return [dx, null, null];
   });
@@ -376,8 +376,8 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
     docIds = opts.docIds.data as Int32Array;
   }
   const be = q.backend;
-  const out = empty(q.shape, 'float', be);
-  const lseT = empty([B, Hq, T], 'float', be); // saved for backward
+  const out = uninitialized(q.shape, be);
+  const lseT = uninitialized([B, Hq, T], be); // saved for backward
   const lse = lseT.storage.data as FloatArray;
   const base = {
     q: q.data as FloatArray, k: k.data as FloatArray, v: v.data as FloatArray,
@@ -387,9 +387,9 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
   };
   be.attentionForward(base);
   const result = fromOp(out, 'attention', [q, k, v], (g) => {
-    const dq = empty(q.shape, 'float', be);
-    const dk = empty(k.shape, 'float', be);
-    const dv = empty(v.shape, 'float', be);
+    const dq = uninitialized(q.shape, be);
+    const dk = uninitialized(k.shape, be);
+    const dv = uninitialized(v.shape, be);
     be.attentionBackward({
       ...base, q: q.data as FloatArray, k: k.data as FloatArray, v: v.data as FloatArray, out: out.storage.data as FloatArray,
       dout: g.data as FloatArray, dq: dq.storage.data as FloatArray, dk: dk.storage.data as FloatArray, dv: dv.storage.data as FloatArray,
@@ -407,13 +407,13 @@ export function dropout(x: Tensor, p: number, training = true, generator: Genera
   if (!training || p === 0) return contiguous(x);
   const be = x.backend;
   const n = x.size;
-  const out = empty(x.shape, 'float', be);
+  const out = uninitialized(x.shape, be);
   const mask = new Uint8Array(n);
   const r = generator.reserve(n);
   be.dropout({ x: x.data as FloatArray, out: out.storage.data as FloatArray, mask, n, p, seed: r.seed, seedHi: r.seedHi, offset: r.offset });
   const scale = p === 1 ? 0 : 1 / (1 - p);
   return fromOp(out, 'dropout', [x], (g) => {
-    const dx = empty(x.shape, 'float', be);
+    const dx = uninitialized(x.shape, be);
     const d = dx.storage.data as FloatArray;
     const gd = g.data as FloatArray;
     for (let i = 0; i < n; i++) d[i] = mask[i] ? gd[i] * scale : 0;
@@ -451,14 +451,14 @@ function linearLogprobImpl(hidden: Tensor, weight: Tensor, targets: Tensor, opts
   if (!(temperature > 0)) throw new RangeError(`linearLogprob: temperature must be > 0, got ${temperature}`);
   const be = hidden.backend;
   const shape = hidden.shape.slice(0, -1);
-  const logprob = empty(shape, 'float', be);
-  const entropy = withEntropy ? empty(shape, 'float', be) : null;
-  const lseT = empty([N], 'float', be); // saved for backward
+  const logprob = uninitialized(shape, be);
+  const entropy = withEntropy ? uninitialized(shape, be) : null;
+  const lseT = uninitialized([N], be); // saved for backward
   const lse = lseT.storage.data as FloatArray;
   const common = { hidden: hidden.data as FloatArray, weight: weight.data as FloatArray, bias: bias ? (bias.data as FloatArray) : null, targets: tgt, n: N, hiddenDim: H, vocab: V, temperature, chunk: opts.chunk ?? 0 };
   be.linearLogprobForward({ ...common, logprob: logprob.storage.data as FloatArray, lse, entropy: entropy ? (entropy.storage.data as FloatArray) : null });
   const result = fromOp(logprob, 'linearLogprob', [hidden, weight, bias], (g) => {
-    const dh = empty(hidden.shape, 'float', be);
+    const dh = uninitialized(hidden.shape, be);
     const dw = weight.requiresGrad ? empty([V, H], 'float', be) : null;
     const db = bias?.requiresGrad ? empty([V], 'float', be) : null;
     be.linearLogprobBackward({
@@ -526,7 +526,7 @@ export function fusedCrossEntropy(hidden: Tensor, weight: Tensor, targets: Tenso
   for (let i = 0; i < N; i++) dlogprob[i] = tgt[i] >= 0 ? -1 / denom : 0;
   const logprob = be.alloc(N);
   const lse = be.alloc(N);
-  const dh = empty(hidden.shape, 'float', be);
+  const dh = uninitialized(hidden.shape, be);
   const dw = weight.requiresGrad ? empty([V, H], 'float', be) : null;
   const db = bias?.requiresGrad ? empty([V], 'float', be) : null;
   be.linearLogprobFused({
