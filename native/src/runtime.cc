@@ -382,7 +382,11 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
   if (!data)
     throw Napi::Error::New(env, "alignkit native alloc: out of memory allocating " + std::to_string(rounded) + " bytes");
   const bool uninitialized = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
+  // ALIGNKIT_POISON_UNINIT=1 fills "uninitialized" buffers with NaN bit patterns, so a test run can prove that
+  // no kernel reads memory it was supposed to overwrite.
+  static const bool poison = std::getenv("ALIGNKIT_POISON_UNINIT") != nullptr;
   if (!uninitialized) std::memset(data, 0, rounded);
+  else if (poison) std::memset(data, 0xff, rounded);
   NoteAlloc(static_cast<int64_t>(rounded));
   auto* record = new BufferRecord{data, static_cast<int64_t>(rounded), false};
   {

@@ -5,7 +5,7 @@ import { nativeAddon, nativeLoadError } from '../native/addon.ts';
 import { DEMO_TEXT, runDemo } from '../demo/tiny_lm.ts';
 import { VERSION } from '../version.ts';
 import { registerTokenize } from './commands/tokenize.ts';
-import { printModelInfo, registerModelCommands } from './commands/model.ts';
+import { printModelInfo, registerConvert, registerModelCommands } from './commands/model.ts';
 
 function parseIntArg(name: string, min: number) {
   return (value: string): number => {
@@ -82,6 +82,7 @@ export function buildProgram(): Command {
 
   registerTokenize(program);
   registerModelCommands(program);
+  registerConvert(program);
 
   return program;
 }

@@ -9,3 +9,4 @@ export * from './llama.ts';
 export * from './load.ts';
 export * from './init.ts';
 export { LayeredKvCache } from '../nn/kv_cache.ts';
+export * from './gguf_convert.ts';

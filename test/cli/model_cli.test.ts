@@ -61,6 +61,20 @@ describe('model commands', () => {
     assert.deepEqual(b.ids, a.ids);
   });
 
+  it('convert: folder -> GGUF -> folder keeps the greedy continuation', () => {
+    const gguf = join(dir, 'tiny.gguf');
+    const back = join(dir, 'back');
+    const w = json<{ architecture: string; tensors: number }>(['convert', model, gguf, '--type', 'F32']);
+    assert.equal(w.architecture, 'llama');
+    json(['convert', gguf, back]);
+    const a = json<{ ids: number[] }>(['generate', '--model', model, '--prompt-ids', '7,8,9', '--max-new-tokens', '5', '--temperature', '0']);
+    const b = json<{ ids: number[] }>(['generate', '--model', back, '--prompt-ids', '7,8,9', '--max-new-tokens', '5', '--temperature', '0']);
+    assert.deepEqual(b.ids, a.ids);
+    const bad = run(['convert', model, join(dir, 'out-folder')]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /OUT must end in \.gguf/);
+  });
+
   it('bad input: one-line errors, non-zero exit, nothing written', () => {
     const unknown = run(['init-model', '--arch', 'bert', '--hidden', '8', '--layers', '1', '--heads', '1', '--vocab', '10', '--out', join(dir, 'x')]);
     assert.notEqual(unknown.code, 0);

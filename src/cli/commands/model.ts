@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { generate, sequenceLogprobs } from '../../generate/index.ts';
-import { SUPPORTED_MODEL_TYPES, initModel, loadModel, readModelConfig, saveModel, type SupportedModelType } from '../../models/index.ts';
+import { SUPPORTED_MODEL_TYPES, exportGguf, ggufToHfFolder, initModel, loadModel, readModelConfig, saveModel, type SupportedModelType } from '../../models/index.ts';
 import { openSafetensors } from '../../io/index.ts';
 import * as T from '../../tensor/index.ts';
 import { loadTokenizer, type Tokenizer } from '../../tokenizer/index.ts';
@@ -183,6 +183,35 @@ export function registerModelCommands(program: Command): void {
           console.log(text ?? r.ids.join(','));
           console.error(`(${r.ids.length} tokens, finished: ${r.finishReason})`);
         });
+      } finally {
+        model.dispose();
+      }
+    });
+}
+
+export function registerConvert(program: Command): void {
+  program
+    .command('convert')
+    .description('convert between a Hugging Face model folder and GGUF (llama, mistral, qwen2, qwen3): IN.gguf -> OUT folder, or IN folder -> OUT.gguf')
+    .argument('<in>', 'a Hugging Face model folder, or a .gguf file')
+    .argument('<out>', 'the .gguf file to write, or the folder to write')
+    .option('--type <type>', 'tensor type of matrices when writing GGUF: F32 or F16', 'F16')
+    .option('--json', 'print one JSON object describing what was written')
+    .action((input: string, output: string, o: { type: string; json?: boolean }) => {
+      if (o.type !== 'F32' && o.type !== 'F16') throw new Error(`convert: --type must be F32 or F16, got '${o.type}'`);
+      if (input.endsWith('.gguf')) {
+        if (output.endsWith('.gguf')) throw new Error('convert: both paths are .gguf; one side must be a model folder');
+        const r = ggufToHfFolder(input, output);
+        print(o.json, { from: input, to: output, ...r }, () => console.log(`wrote ${output} from ${input}`));
+        return;
+      }
+      if (!output.endsWith('.gguf')) throw new Error('convert: OUT must end in .gguf when IN is a model folder');
+      const model = loadModel(input, { trainable: false });
+      try {
+        const r = exportGguf(model, existsSync(join(input, 'tokenizer.json')) ? input : null, output, { type: o.type });
+        print(o.json, { from: input, to: output, architecture: r.architecture, bytes: r.bytes, tensors: r.tensors.length }, () =>
+          console.log(`wrote ${output} (${r.architecture}, ${r.tensors.length} tensors, ${(r.bytes / 2 ** 20).toFixed(1)} MiB)`),
+        );
       } finally {
         model.dispose();
       }
