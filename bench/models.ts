@@ -13,6 +13,12 @@
 //                alignkit: fused chunked LM-head cross-entropy (never materialises [T, V] logits); torch:
 //                model(ids, labels=ids).loss.backward() (full logits, the usual eager recipe). tok/s = 256 / time.
 //
+// Cost: each side does 1 warm-up + 3 timed calls per case (--quick: 1 + 1), all sequential. On 2 otherwise idle
+// cores the full bench is roughly 5 minutes; on a loaded machine torch's generate (2 OpenMP threads that spin at
+// barriers) slows down far more than alignkit, so run it on a quiet machine before trusting the ratios.
+// torch's generate() has per-step overhead (logits processors, stopping criteria, cache bookkeeping) that a
+// hand-written loop avoids; it is what users call, so it is what is measured.
+//
 // Filters: shapes start with the model name ('gpt2-124M ...', 'SmolLM2-135M ...'), so `--filter 124M`,
 // `--filter "generate b8"`, `--filter "SmolLM2-135M B1 T512"` etc. select cases.
 import { mkdtempSync, rmSync } from 'node:fs';
