@@ -6,6 +6,7 @@
 import { makeContext, registeredBenches, Reporter, type BenchOptions } from './common.ts';
 import './gemm.ts';
 import './kernels.ts';
+import './models.ts';
 
 function parseArgs(argv: string[]): BenchOptions {
   const o: BenchOptions = { json: false, quick: false, filter: null };
