@@ -3,7 +3,7 @@
 // which appends to the KV cache, runs the fused grouped-query attention kernel and merges the heads back.
 
 import type { FloatArray } from '../backend/index.ts';
-import { ShapeError, empty, fmtShape, fromOp, isGradEnabled, reshape, scaledDotProductAttention, type Tensor } from '../tensor/index.ts';
+import { ShapeError, uninitialized, fmtShape, fromOp, isGradEnabled, reshape, scaledDotProductAttention, type Tensor } from '../tensor/index.ts';
 import type { LayeredKvCache } from './kv_cache.ts';
 
 // Copies between the row layouts [B, T, G, H, D] ("tokens first", a projection's output) and [G, B, H, T, D]
@@ -27,10 +27,10 @@ export function headsFirst(x: Tensor, groups: number, heads: number, headDim: nu
   const [B, T, W] = x.shape;
   if (x.rank !== 3 || W !== groups * heads * headDim) throw new ShapeError(`headsFirst: x ${fmtShape(x.shape)} must be [batch, seq, ${groups}*${heads}*${headDim}]`);
   const shape = [groups, B, heads, T, headDim];
-  const out = empty(shape, 'float', x.backend);
+  const out = uninitialized(shape, x.backend);
   permuteRows(x.data as FloatArray, out.storage.data as FloatArray, B, T, groups, heads, headDim, true);
   return fromOp(out, 'headsFirst', [x], (g) => {
-    const dx = empty(x.shape, 'float', g.backend);
+    const dx = uninitialized(x.shape, g.backend);
     permuteRows(g.data as FloatArray, dx.storage.data as FloatArray, B, T, groups, heads, headDim, false);
     return [dx];
   });
@@ -42,10 +42,10 @@ export function headsLast(a: Tensor): Tensor {
   if (a.rank !== 4) throw new ShapeError(`headsLast: a ${fmtShape(a.shape)} must be [batch, heads, seq, headDim]`);
   const [B, H, T, D] = a.shape;
   if (T === 1) return reshape(a, [B, T, H * D]); // already in that order
-  const out = empty([B, T, H * D], 'float', a.backend);
+  const out = uninitialized([B, T, H * D], a.backend);
   permuteRows(a.data as FloatArray, out.storage.data as FloatArray, B, T, 1, H, D, false);
   return fromOp(out, 'headsLast', [a], (g) => {
-    const da = empty(a.shape, 'float', g.backend);
+    const da = uninitialized(a.shape, g.backend);
     permuteRows(g.data as FloatArray, da.storage.data as FloatArray, B, T, 1, H, D, true);
     return [da];
   });

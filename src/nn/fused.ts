@@ -4,7 +4,7 @@
 //   gatedActivation(g, u) = act(g) * u        (SwiGLU's silu(gate) * up; act by the backend's unary kernel)
 
 import type { FloatArray } from '../backend/index.ts';
-import { ShapeError, empty, fmtShape, fromOp, type Tensor } from '../tensor/index.ts';
+import { ShapeError, uninitialized, fmtShape, fromOp, type Tensor } from '../tensor/index.ts';
 import type { ActivationName } from './mlp.ts';
 
 function sameShape(op: string, a: Tensor, b: Tensor): void {
@@ -17,7 +17,7 @@ function sameShape(op: string, a: Tensor, b: Tensor): void {
 // out = x + y;  dx = g, dy = g
 export function residualAdd(x: Tensor, y: Tensor): Tensor {
   sameShape('residualAdd', x, y);
-  const out = empty(x.shape, 'float', x.backend);
+  const out = uninitialized(x.shape, x.backend);
   const o = out.storage.data as FloatArray;
   const a = x.data as FloatArray;
   const b = y.data as FloatArray;
@@ -33,10 +33,10 @@ export function gatedActivation(gate: Tensor, up: Tensor, act: ActivationName): 
   const be = gate.backend;
   const n = gate.size;
   const g = gate.data as FloatArray;
-  const aT = empty(gate.shape, 'float', be); // act(gate), saved for backward
+  const aT = uninitialized(gate.shape, be); // act(gate), saved for backward
   const a = aT.storage.data as FloatArray;
   be.unary({ op: UNARY[act], x: g, y: a, n });
-  const out = empty(gate.shape, 'float', be);
+  const out = uninitialized(gate.shape, be);
   const o = out.storage.data as FloatArray;
   const u = up.data as FloatArray;
   for (let i = 0; i < n; i++) o[i] = a[i] * u[i];
@@ -49,16 +49,16 @@ export function gatedActivation(gate: Tensor, up: Tensor, act: ActivationName): 
       let dg: Tensor | null = null;
       let du: Tensor | null = null;
       if (up.requiresGrad) {
-        du = empty(up.shape, 'float', be);
+        du = uninitialized(up.shape, be);
         const x = du.storage.data as FloatArray;
         for (let i = 0; i < n; i++) x[i] = d[i] * a[i];
       }
       if (gate.requiresGrad) {
-        const t = empty(gate.shape, 'float', be); // dout * up, then act'(gate) * that
+        const t = uninitialized(gate.shape, be); // dout * up, then act'(gate) * that
         const tt = t.storage.data as FloatArray;
         const uu = up.data as FloatArray;
         for (let i = 0; i < n; i++) tt[i] = d[i] * uu[i];
-        dg = empty(gate.shape, 'float', be);
+        dg = uninitialized(gate.shape, be);
         be.unaryBackward({ op: UNARY[act], x: gate.data as FloatArray, y: a, dy: tt, dx: dg.storage.data as FloatArray, n });
         t.dispose();
       }
