@@ -8,7 +8,8 @@
         "src/attention.cc",
         "src/norms.cc",
         "src/linear_logprob.cc",
-        "src/elementwise.cc"
+        "src/elementwise.cc",
+        "src/layout.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -73,6 +73,7 @@ void RegisterAttention(Napi::Env env, Napi::Object exports);
 void RegisterNorms(Napi::Env env, Napi::Object exports);        // rmsnorm, layernorm, softmax
 void RegisterLinearLogprob(Napi::Env env, Napi::Object exports);
 void RegisterElementwise(Napi::Env env, Napi::Object exports);  // rope, unary, optimizers, rng, dropout
+void RegisterLayout(Napi::Env env, Napi::Object exports);       // same-shape binary ops, head permutation
 
 // The SGEMM entry for other native kernels (row-major, same semantics as the JS `sgemm`, single matrix).
 // Threads internally; do not call it from inside a ParallelFor task unless you want it serial.

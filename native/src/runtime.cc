@@ -487,6 +487,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterNorms(env, exports);
   RegisterLinearLogprob(env, exports);
   RegisterElementwise(env, exports);
+  RegisterLayout(env, exports);
   return exports;
 }
 

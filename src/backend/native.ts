@@ -38,5 +38,7 @@ export function createNativeBackend(addon: NativeAddon): Backend {
     dropout: (p) => addon.dropout(p),
     unary: (p) => addon.unary(p),
     unaryBackward: (p) => addon.unaryBackward(p),
+    binary: (p) => addon.binary(p),
+    permuteHeads: (p) => addon.permuteHeads(p),
   };
 }

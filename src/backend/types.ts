@@ -300,6 +300,32 @@ export interface UnaryBackwardParams {
   n: number;
 }
 
+export type BinaryOp = 'add' | 'sub' | 'mul';
+/** out[i] = a[i] (op) b[i] for n elements (same shapes, contiguous). out may alias a or b. */
+export interface BinaryParams {
+  op: BinaryOp;
+  a: FloatArray;
+  b: FloatArray;
+  out: FloatArray;
+  n: number;
+}
+
+/**
+ * Moves rows of `headDim` floats between the projection layout [B, T, G, H, D] ("tokens first") and the
+ * attention layout [G, B, H, T, D] ("heads first"). toHeadsFirst: src is tokens-first, dst heads-first;
+ * otherwise the reverse. dst is overwritten; src and dst must not overlap.
+ */
+export interface PermuteHeadsParams {
+  src: FloatArray;
+  dst: FloatArray;
+  batch: number;
+  seq: number;
+  groups: number;
+  heads: number;
+  headDim: number;
+  toHeadsFirst: boolean;
+}
+
 export interface BackendInfo {
   name: 'native' | 'js';
   isa: string; // 'avx512' | 'avx2' | 'portable' | 'js'
@@ -339,4 +365,6 @@ export interface Backend {
   dropout(p: DropoutParams): void;
   unary(p: UnaryParams): void;
   unaryBackward(p: UnaryBackwardParams): void;
+  binary(p: BinaryParams): void;
+  permuteHeads(p: PermuteHeadsParams): void;
 }

@@ -44,6 +44,8 @@ export interface NativeAddon {
   dropout(p: K.DropoutParams): void;
   unary(p: K.UnaryParams): void;
   unaryBackward(p: K.UnaryBackwardParams): void;
+  binary(p: K.BinaryParams): void;
+  permuteHeads(p: K.PermuteHeadsParams): void;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -1,25 +1,10 @@
 // Causal self-attention pieces shared by every family: moving heads between the projection layout
-// [B, T, H*D] and the attention layout [B, H, T, D] (one tight copy each way, differentiable), and `attend`,
+// [B, T, H*D] and the attention layout [B, H, T, D] (the backend's permuteHeads, differentiable), and `attend`,
 // which appends to the KV cache, runs the fused grouped-query attention kernel and merges the heads back.
 
 import type { FloatArray } from '../backend/index.ts';
 import { ShapeError, uninitialized, fmtShape, fromOp, isGradEnabled, reshape, scaledDotProductAttention, type Tensor } from '../tensor/index.ts';
 import type { LayeredKvCache } from './kv_cache.ts';
-
-// Copies between the row layouts [B, T, G, H, D] ("tokens first", a projection's output) and [G, B, H, T, D]
-// ("heads first"), D contiguous floats at a time.
-function permuteRows(src: FloatArray, dst: FloatArray, B: number, T: number, G: number, H: number, D: number, toHeadsFirst: boolean): void {
-  for (let b = 0; b < B; b++)
-    for (let t = 0; t < T; t++)
-      for (let g = 0; g < G; g++)
-        for (let h = 0; h < H; h++) {
-          const tokensFirst = (((b * T + t) * G + g) * H + h) * D;
-          const headsFirst = (((g * B + b) * H + h) * T + t) * D;
-          const from = toHeadsFirst ? tokensFirst : headsFirst;
-          const to = toHeadsFirst ? headsFirst : tokensFirst;
-          for (let d = 0; d < D; d++) dst[to + d] = src[from + d];
-        }
-}
 
 // out [G, B, H, T, D] = x [B, T, G*H*D] regrouped;   dx = the inverse regrouping of g
 export function headsFirst(x: Tensor, groups: number, heads: number, headDim: number): Tensor {
@@ -28,10 +13,10 @@ export function headsFirst(x: Tensor, groups: number, heads: number, headDim: nu
   if (x.rank !== 3 || W !== groups * heads * headDim) throw new ShapeError(`headsFirst: x ${fmtShape(x.shape)} must be [batch, seq, ${groups}*${heads}*${headDim}]`);
   const shape = [groups, B, heads, T, headDim];
   const out = uninitialized(shape, x.backend);
-  permuteRows(x.data as FloatArray, out.storage.data as FloatArray, B, T, groups, heads, headDim, true);
+  x.backend.permuteHeads({ src: x.data as FloatArray, dst: out.storage.data as FloatArray, batch: B, seq: T, groups, heads, headDim, toHeadsFirst: true });
   return fromOp(out, 'headsFirst', [x], (g) => {
     const dx = uninitialized(x.shape, g.backend);
-    permuteRows(g.data as FloatArray, dx.storage.data as FloatArray, B, T, groups, heads, headDim, false);
+    g.backend.permuteHeads({ src: g.data as FloatArray, dst: dx.storage.data as FloatArray, batch: B, seq: T, groups, heads, headDim, toHeadsFirst: false });
     return [dx];
   });
 }
@@ -43,10 +28,10 @@ export function headsLast(a: Tensor): Tensor {
   const [B, H, T, D] = a.shape;
   if (T === 1) return reshape(a, [B, T, H * D]); // already in that order
   const out = uninitialized([B, T, H * D], a.backend);
-  permuteRows(a.data as FloatArray, out.storage.data as FloatArray, B, T, 1, H, D, false);
+  a.backend.permuteHeads({ src: a.data as FloatArray, dst: out.storage.data as FloatArray, batch: B, seq: T, groups: 1, heads: H, headDim: D, toHeadsFirst: false });
   return fromOp(out, 'headsLast', [a], (g) => {
     const da = uninitialized(a.shape, g.backend);
-    permuteRows(g.data as FloatArray, da.storage.data as FloatArray, B, T, 1, H, D, true);
+    g.backend.permuteHeads({ src: g.data as FloatArray, dst: da.storage.data as FloatArray, batch: B, seq: T, groups: 1, heads: H, headDim: D, toHeadsFirst: true });
     return [da];
   });
 }

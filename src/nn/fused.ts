@@ -1,5 +1,5 @@
-// Two fused elementwise ops for the transformer blocks, with plain monomorphic loops (the generic broadcasting
-// add / mul go through a per-element callback, which costs several times more on these large activations):
+// Two fused elementwise ops for the transformer blocks, on the backend's same-shape binary kernel (the generic
+// broadcasting add / mul handle strides and broadcasting, which costs more on these large activations):
 //   residualAdd(x, y) = x + y                 (same shapes; backward hands the gradient to both unchanged)
 //   gatedActivation(g, u) = act(g) * u        (SwiGLU's silu(gate) * up; act by the backend's unary kernel)
 
@@ -19,9 +19,7 @@ export function residualAdd(x: Tensor, y: Tensor): Tensor {
   sameShape('residualAdd', x, y);
   const out = uninitialized(x.shape, x.backend);
   const o = out.storage.data as FloatArray;
-  const a = x.data as FloatArray;
-  const b = y.data as FloatArray;
-  for (let i = 0; i < o.length; i++) o[i] = a[i] + b[i];
+  x.backend.binary({ op: 'add', a: x.data as FloatArray, b: y.data as FloatArray, out: o, n: o.length });
   return fromOp(out, 'residualAdd', [x, y], (g) => [x.requiresGrad ? g : null, y.requiresGrad ? g : null]);
 }
 
@@ -38,8 +36,7 @@ export function gatedActivation(gate: Tensor, up: Tensor, act: ActivationName): 
   be.unary({ op: UNARY[act], x: g, y: a, n });
   const out = uninitialized(gate.shape, be);
   const o = out.storage.data as FloatArray;
-  const u = up.data as FloatArray;
-  for (let i = 0; i < n; i++) o[i] = a[i] * u[i];
+  be.binary({ op: 'mul', a, b: up.data as FloatArray, out: o, n });
   return fromOp(
     out,
     'gatedActivation',
@@ -50,14 +47,12 @@ export function gatedActivation(gate: Tensor, up: Tensor, act: ActivationName): 
       let du: Tensor | null = null;
       if (up.requiresGrad) {
         du = uninitialized(up.shape, be);
-        const x = du.storage.data as FloatArray;
-        for (let i = 0; i < n; i++) x[i] = d[i] * a[i];
+        be.binary({ op: 'mul', a: d, b: a, out: du.storage.data as FloatArray, n });
       }
       if (gate.requiresGrad) {
         const t = uninitialized(gate.shape, be); // dout * up, then act'(gate) * that
         const tt = t.storage.data as FloatArray;
-        const uu = up.data as FloatArray;
-        for (let i = 0; i < n; i++) tt[i] = d[i] * uu[i];
+        be.binary({ op: 'mul', a: d, b: up.data as FloatArray, out: tt, n });
         dg = uninitialized(gate.shape, be);
         be.unaryBackward({ op: UNARY[act], x: gate.data as FloatArray, y: a, dy: tt, dx: dg.storage.data as FloatArray, n });
         t.dispose();

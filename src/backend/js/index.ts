@@ -7,6 +7,7 @@ import { attentionForward, attentionBackward } from './attention.ts';
 import { rmsnormForward, rmsnormBackward, layernormForward, layernormBackward, softmaxForward, softmaxBackward } from './norms.ts';
 import { linearLogprobForward, linearLogprobBackward, linearLogprobFused } from './linear_logprob.ts';
 import { rope, unary, unaryBackward, adamw, sgd, sumSquares, scaleInPlace, randomFill, dropout } from './elementwise.ts';
+import { binary, permuteHeads } from './layout.ts';
 
 export type FloatArrayConstructor = Float32ArrayConstructor | Float64ArrayConstructor;
 
@@ -38,5 +39,7 @@ export function createJsBackend(storage: FloatArrayConstructor = Float32Array): 
     dropout,
     unary,
     unaryBackward,
+    binary,
+    permuteHeads,
   };
 }
