@@ -438,17 +438,23 @@ function targetIds(targets: Tensor, n: number, vocab: number, op: string): Int32
   return t;
 }
 
+/** Validates the LM-head operands shared by linearLogprob and fusedCrossEntropy. */
+function checkLmHead(op: string, hidden: Tensor, weight: Tensor, bias: Tensor | null, targets: Tensor, temp: number | undefined): { V: number; H: number; N: number; tgt: Int32Array; temperature: number } {
+  floatInputs(op, hidden, weight, ...(bias ? [bias] : []));
+  if (weight.rank !== 2) throw new ShapeError(`${op}: weight must be [vocab, hidden], got ${fmtShape(weight.shape)}`);
+  const [V, H] = weight.shape;
+  if (hidden.shape[hidden.rank - 1] !== H) throw new ShapeError(`${op}: hidden ${fmtShape(hidden.shape)} does not end in ${H} (weight ${fmtShape(weight.shape)})`);
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== V)) throw new ShapeError(`${op}: bias ${fmtShape(bias.shape)} must be [${V}]`);
+  const N = hidden.size / H;
+  const tgt = targetIds(targets, N, V, op);
+  const temperature = temp ?? 1;
+  if (!(temperature > 0)) throw new RangeError(`${op}: temperature must be > 0, got ${temperature}`);
+  return { V, H, N, tgt, temperature };
+}
+
 function linearLogprobImpl(hidden: Tensor, weight: Tensor, targets: Tensor, opts: LinearLogprobOptions, withEntropy: boolean): { logprob: Tensor; entropy: Tensor | null } {
   const bias = opts.bias ?? null;
-  floatInputs('linearLogprob', hidden, weight, ...(bias ? [bias] : []));
-  if (weight.rank !== 2) throw new ShapeError(`linearLogprob: weight must be [vocab, hidden], got ${fmtShape(weight.shape)}`);
-  const [V, H] = weight.shape;
-  if (hidden.shape[hidden.rank - 1] !== H) throw new ShapeError(`linearLogprob: hidden ${fmtShape(hidden.shape)} does not end in ${H} (weight ${fmtShape(weight.shape)})`);
-  if (bias && (bias.rank !== 1 || bias.shape[0] !== V)) throw new ShapeError(`linearLogprob: bias ${fmtShape(bias.shape)} must be [${V}]`);
-  const N = hidden.size / H;
-  const tgt = targetIds(targets, N, V, 'linearLogprob');
-  const temperature = opts.temperature ?? 1;
-  if (!(temperature > 0)) throw new RangeError(`linearLogprob: temperature must be > 0, got ${temperature}`);
+  const { V, H, N, tgt, temperature } = checkLmHead('linearLogprob', hidden, weight, bias, targets, opts.temperature);
   const be = hidden.backend;
   const shape = hidden.shape.slice(0, -1);
   const logprob = uninitialized(shape, be);
@@ -511,15 +517,7 @@ export function fusedCrossEntropy(hidden: Tensor, weight: Tensor, targets: Tenso
     lp.dispose();
     return out;
   }
-  floatInputs('fusedCrossEntropy', hidden, weight, ...(bias ? [bias] : []));
-  if (weight.rank !== 2) throw new ShapeError(`fusedCrossEntropy: weight must be [vocab, hidden], got ${fmtShape(weight.shape)}`);
-  const [V, H] = weight.shape;
-  if (hidden.shape[hidden.rank - 1] !== H) throw new ShapeError(`fusedCrossEntropy: hidden ${fmtShape(hidden.shape)} does not end in ${H} (weight ${fmtShape(weight.shape)})`);
-  if (bias && (bias.rank !== 1 || bias.shape[0] !== V)) throw new ShapeError(`fusedCrossEntropy: bias ${fmtShape(bias.shape)} must be [${V}]`);
-  const N = hidden.size / H;
-  const tgt = targetIds(targets, N, V, 'fusedCrossEntropy');
-  const temperature = opts.temperature ?? 1;
-  if (!(temperature > 0)) throw new RangeError(`fusedCrossEntropy: temperature must be > 0, got ${temperature}`);
+  const { V, H, N, tgt, temperature } = checkLmHead('fusedCrossEntropy', hidden, weight, bias, targets, opts.temperature);
   const denom = Math.max(opts.normalizer ?? countTargets(targets), 1);
   const be = hidden.backend;
   const dlogprob = be.alloc(N);
@@ -550,7 +548,7 @@ export function fusedCrossEntropy(hidden: Tensor, weight: Tensor, targets: Tenso
   return res;
 }
 
-/** A scalar -sum(lp) / denom with gradient -g/denom to every entry. */
+/** A scalar -sum(lp) / denom (no gradient: used when none is recorded). */
 function negMeanOf(lp: Tensor, count: number): Tensor {
   const denom = Math.max(count, 1);
   const d = lp.data as FloatArray;
