@@ -146,7 +146,7 @@ export abstract class PretrainedLM implements CausalLM {
   protected begin(op: string, ids: Tensor, opts: ForwardOptions): PreparedForward {
     if (this.disposed) throw new AlignkitError(`${op}: the model was disposed`);
     const cache = this.ownCache(op, opts.cache ?? null);
-    const p = prepareInputs(op, ids, cache ? cache.length : 0, opts.attentionMask, opts.positionIds);
+    const p = prepareInputs(op, ids, cache ? cache.length : 0, opts.attentionMask, opts.positionIds, opts.documentIds ?? null);
     cache?.check(p.batch, p.seq);
     const S = p.past + p.seq;
     this.config.slidingWindows.forEach((w, i) => {

@@ -118,7 +118,7 @@ export class Gpt2Model extends PretrainedLM {
     const part = (j: number): Tensor => reshape(narrow(split, 0, j, 1), [B, H, T, D]); // contiguous views
     let scale = c.scaleAttnWeights ? 1 / Math.sqrt(D) : 1;
     if (c.scaleAttnByInverseLayerIdx) scale /= i + 1;
-    const a = attend(part(0), part(1), part(2), { scale, keyMask: p.keyMask, cache: p.cache, layer: i }); // [B, T, C]
+    const a = attend(part(0), part(1), part(2), { scale, keyMask: p.keyMask, docIds: p.docIds, cache: p.cache, layer: i }); // [B, T, C]
     const x1 = residualAdd(x, linear(a, w.proj, w.projBias));
     return residualAdd(x1, mlp(layerNorm(x1, w.ln2[0], w.ln2[1], eps), w.mlp, c.activation));
   }

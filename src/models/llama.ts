@@ -143,7 +143,7 @@ export class LlamaModel extends PretrainedLM {
     const v = splitHeads(linear(h, w.v, w.vBias), c.numKvHeads, D); // [B, Hkv, T, D]
     const qr = rope(q, cos, sin, p.positions);
     const kr = rope(k, cos, sin, p.positions);
-    const a = attend(qr, kr, v, { scale: 1 / Math.sqrt(D), keyMask: p.keyMask, cache: p.cache, layer: i }); // [B, T, Hq*D]
+    const a = attend(qr, kr, v, { scale: 1 / Math.sqrt(D), keyMask: p.keyMask, docIds: p.docIds, cache: p.cache, layer: i }); // [B, T, Hq*D]
     const x1 = residualAdd(x, linear(a, w.o, w.oBias));
     return residualAdd(x1, gatedMlp(rmsNorm(x1, w.postNorm, eps), w.mlp, c.activation));
   }

@@ -41,6 +41,11 @@ export interface ForwardOptions {
   positionIds?: Tensor | null;
   /** Appends this call's keys/values and attends over everything cached. */
   cache?: KvCache | null;
+  /**
+   * [B, T] int32 document ids of a packed row: a token attends only to earlier tokens of its own document
+   * (pass positionIds that restart at 0 per document too). Not with a cache.
+   */
+  documentIds?: Tensor | null;
 }
 
 export interface CausalLM {

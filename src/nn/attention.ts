@@ -51,6 +51,8 @@ export interface AttendOptions {
   scale: number;
   /** [B, past + T] padding mask, or null. */
   keyMask: Tensor | null;
+  /** [B, T] document ids of packed rows (no cache), or null. */
+  docIds?: Tensor | null;
   /** With a cache: k/v are appended to layer `layer` and attention runs over everything cached. */
   cache: LayeredKvCache | null;
   layer: number;
@@ -83,6 +85,6 @@ export function attend(q: Tensor, k: Tensor, v: Tensor, opts: AttendOptions): Te
       keyMask = cache.paddedMask(opts.keyMask, n);
     } else if (past > 0) ({ k: keys, v: vals } = cache.read(opts.layer, n, inference));
   }
-  const a = scaledDotProductAttention(q, keys, vals, { causal: true, keyMask, scale: opts.scale });
+  const a = scaledDotProductAttention(q, keys, vals, { causal: true, keyMask, docIds: opts.docIds ?? null, scale: opts.scale });
   return mergeHeads(a);
 }

@@ -14,6 +14,8 @@ export interface PreparedInputs {
   maxPosition: number;
   /** [B, past + T] key mask, or null when nothing is padded. */
   keyMask: Tensor | null;
+  /** [B, T] int32 document ids of packed rows, or null. */
+  docIds: Tensor | null;
 }
 
 function values(t: Tensor): ArrayLike<number> {
@@ -27,7 +29,14 @@ function values(t: Tensor): ArrayLike<number> {
  * cumsum(mask) - 1 over [past + T] (0 on padding), keeping the last T columns — so a left-padded row gets the
  * same positions as the unpadded sequence, as HF generate() computes them. Without a mask: past .. past+T-1.
  */
-export function prepareInputs(op: string, ids: Tensor, past: number, attentionMask: Tensor | null | undefined, positionIds: Tensor | null | undefined): PreparedInputs {
+export function prepareInputs(
+  op: string,
+  ids: Tensor,
+  past: number,
+  attentionMask: Tensor | null | undefined,
+  positionIds: Tensor | null | undefined,
+  documentIds: Tensor | null = null,
+): PreparedInputs {
   ids.live(op);
   if (ids.rank !== 2) throw new ShapeError(`${op}: ids must be [batch, seq], got ${fmtShape(ids.shape)}`);
   if (ids.dtype !== 'int32' && ids.dtype !== 'int64') throw new DTypeError(`${op}: ids must be int32, got ${ids.dtype}`);
@@ -70,5 +79,11 @@ export function prepareInputs(op: string, ids: Tensor, past: number, attentionMa
     }
   } else for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) pos[b * T + t] = past + t;
   for (let i = 0; i < pos.length; i++) if (pos[i] > maxPosition) maxPosition = pos[i];
-  return { batch: B, seq: T, past, positions: intTensor(pos, [B, T]), maxPosition, keyMask };
+  if (documentIds) {
+    documentIds.live(op);
+    if (past > 0) throw new ShapeError(`${op}: documentIds (packed rows) cannot be combined with a KV cache`);
+    if (documentIds.dtype !== 'int32') throw new DTypeError(`${op}: documentIds must be int32, got ${documentIds.dtype}`);
+    if (documentIds.size !== B * T) throw new ShapeError(`${op}: documentIds ${fmtShape(documentIds.shape)} must be [${B}, ${T}]`);
+  }
+  return { batch: B, seq: T, past, positions: intTensor(pos, [B, T]), maxPosition, keyMask, docIds: documentIds };
 }
