@@ -1,37 +1,8 @@
-// Locates the third-party test assets (../shared/assets next to the repository, see its README.md and
-// MANIFEST.json) and builds the tokenizers the tests compare against. Tests skip, with a visible message, when
-// the assets are absent.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// Builds the tokenizers of the third-party assets (see test/shared_assets.ts for where the assets are found).
 import { Tokenizer } from '../../src/tokenizer/index.ts';
+import { asset, readAssetJson, readAssetText } from '../shared_assets.ts';
 
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-/** path.join(repoRoot, '..', 'shared', 'assets'); a git worktree one level deeper (…/wt/<name>) also finds the
- *  shared folder two levels up. ALIGNKIT_ASSETS, when set, is the only place looked at. */
-function findAssets(): string | null {
-  const env = process.env.ALIGNKIT_ASSETS;
-  const candidates = env ? [env] : [join(repoRoot, '..', 'shared', 'assets'), join(repoRoot, '..', '..', 'shared', 'assets')];
-  for (const c of candidates) if (c && existsSync(join(c, 'MANIFEST.json'))) return c;
-  return null;
-}
-
-export const assetsDir: string | null = findAssets();
-export const SKIP_NO_ASSETS = 'third-party assets not found at ../shared/assets (set ALIGNKIT_ASSETS); skipped';
-
-export function asset(...parts: string[]): string {
-  if (assetsDir === null) throw new Error(SKIP_NO_ASSETS);
-  return join(assetsDir, ...parts);
-}
-
-export function readAssetJson(...parts: string[]): unknown {
-  return JSON.parse(readFileSync(asset(...parts), 'utf8')) as unknown;
-}
-
-export function readAssetText(...parts: string[]): string {
-  return readFileSync(asset(...parts), 'utf8');
-}
+export { asset, assetsDir, readAssetJson, readAssetText, repoRoot, SKIP_NO_ASSETS } from '../shared_assets.ts';
 
 type Obj = Record<string, unknown>;
 const cache = new Map<string, Tokenizer>();
