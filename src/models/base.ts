@@ -2,7 +2,7 @@
 // heads, the LM-head accessors, cache creation, and the forward preamble (ids / mask / positions / cache checks)
 // and per-layer scoping. gpt2.ts and llama.ts only write their blocks.
 
-import { AlignkitError, ShapeError, isGradEnabled, linear, tidy, type Tensor } from '../tensor/index.ts';
+import { AlignkitError, ShapeError, dropout, isGradEnabled, linear, tidy, type Generator, type Tensor } from '../tensor/index.ts';
 import { LayeredKvCache } from '../nn/kv_cache.ts';
 import { initParams, type ParamSpec } from '../nn/params.ts';
 import { prepareInputs, type PreparedInputs } from '../nn/positions.ts';
@@ -34,6 +34,9 @@ export abstract class PretrainedLM implements CausalLM {
   valueHead: ValueHead | null = null;
   scoreHead: ScoreHead | null = null;
   private disposed = false;
+  /** Residual dropout while training (see setDropout); off by default. */
+  private dropoutP = 0;
+  private dropoutGenerator: Generator | null = null;
 
   constructor(
     readonly config: HfModelConfig,
@@ -120,6 +123,25 @@ export abstract class PretrainedLM implements CausalLM {
     let n = 0;
     for (const t of this.namedParameters().values()) n += t.size;
     return n;
+  }
+
+  /**
+   * Dropout on every residual branch output (attention and MLP, before the residual add — GPT-2's resid_pdrop
+   * placement; also on GPT-2's embeddings) while an autograd graph is recorded; never at inference. Masks come from
+   * `generator` (seeded by the trainer, checkpointed with it). p = 0 turns it off. Attention-probability
+   * dropout is not applied (the attention kernel is fused); HF Llama-family configs default it to 0 anyway.
+   */
+  setDropout(p: number, generator: Generator): this {
+    if (!(p >= 0 && p < 1)) throw new RangeError(`setDropout: p must be in [0, 1), got ${p}`);
+    this.dropoutP = p;
+    this.dropoutGenerator = generator;
+    return this;
+  }
+
+  /** x, or dropout(x) when training with dropout on. */
+  protected drop(x: Tensor, p: PreparedForward): Tensor {
+    if (this.dropoutP === 0 || !p.recording || !this.dropoutGenerator) return x;
+    return dropout(x, this.dropoutP, true, this.dropoutGenerator);
   }
 
   /** Marks every parameter trainable (requiresGrad) or frozen. */

@@ -33,6 +33,19 @@ export class AdamW extends Optimizer<AdamWOptions> {
     });
   }
 
+  protected override extraState(): Record<string, unknown> {
+    return { paramSteps: this.groups.flatMap((g) => g.params).map((p) => this.steps.get(p) ?? 0) };
+  }
+
+  protected override loadExtraState(extra: Record<string, unknown>): void {
+    const steps = extra.paramSteps;
+    const params = this.groups.flatMap((g) => g.params);
+    if (!Array.isArray(steps) || steps.length !== params.length || steps.some((s) => !Number.isSafeInteger(s)))
+      throw new Error(`AdamW.loadState: 'paramSteps' must list one step count per parameter (${params.length})`);
+    this.steps.clear();
+    params.forEach((p, i) => steps[i] && this.steps.set(p, steps[i] as number));
+  }
+
   override stateDict() {
     const sd = super.stateDict();
     const params = this.groups.flatMap((g) => g.params);

@@ -20,6 +20,17 @@ export interface OptimizerStateDict {
   state: Record<string, number[]>[];
 }
 
+/** The JSON half of a binary checkpoint of an optimizer; the buffers travel separately (see saveState). */
+export interface OptimizerMeta {
+  kind: string;
+  step: number;
+  groups: { options: Record<string, unknown>; size: number }[];
+  /** Per parameter (flat, in group order): the names of its state buffers. */
+  buffers: string[][];
+  /** Optimizer-specific extras (AdamW's per-parameter step counts). */
+  extra: Record<string, unknown>;
+}
+
 export abstract class Optimizer<H extends { lr: number }> {
   readonly groups: { params: Tensor[]; options: H }[];
   /** Number of completed step() calls. */
@@ -110,6 +121,59 @@ export abstract class Optimizer<H extends { lr: number }> {
       if (Object.keys(entry).length) this.state.set(p, entry);
     });
   }
+
+  /**
+   * The state as meta (JSON) + buffers keyed `${parameterIndex}.${bufferName}`, sharing memory with the
+   * optimizer (no copies): a checkpoint writes them to a binary file; loadState() restores them bit for bit.
+   */
+  saveState(): { meta: OptimizerMeta; buffers: Map<string, Tensor> } {
+    const buffers = new Map<string, Tensor>();
+    const names: string[][] = [];
+    this.groups.flatMap((g) => g.params).forEach((p, i) => {
+      const s = this.state.get(p) ?? {};
+      names.push(Object.keys(s));
+      for (const [k, t] of Object.entries(s)) buffers.set(`${i}.${k}`, t);
+    });
+    const meta: OptimizerMeta = {
+      kind: this.kind,
+      step: this.stepCount,
+      groups: this.groups.map((g) => ({ options: { ...g.options }, size: g.params.length })),
+      buffers: names,
+      extra: this.extraState(),
+    };
+    return { meta, buffers };
+  }
+
+  /** Restores saveState()'s output; `read(key)` returns a buffer's values (validated against the parameter). */
+  loadState(meta: OptimizerMeta, read: (key: string) => ArrayLike<number>): void {
+    const params = this.groups.flatMap((g) => g.params);
+    if (meta.kind !== this.kind) throw new AlignkitError(`${this.kind}.loadState: the saved state is for ${meta.kind}`);
+    if (meta.groups.length !== this.groups.length || meta.groups.some((g, i) => g.size !== this.groups[i].params.length))
+      throw new AlignkitError(
+        `${this.kind}.loadState: saved groups have sizes [${meta.groups.map((g) => g.size).join(', ')}], the optimizer's are [${this.groups.map((g) => g.params.length).join(', ')}] (different trainable parameters?)`,
+      );
+    this.dispose();
+    this.stepCount = meta.step;
+    meta.groups.forEach((g, i) => Object.assign(this.groups[i].options, g.options));
+    params.forEach((p, i) => {
+      const entry: Record<string, Tensor> = {};
+      for (const k of meta.buffers[i] ?? []) {
+        const values = read(`${i}.${k}`);
+        if (values.length !== p.size) throw new AlignkitError(`${this.kind}.loadState: buffer '${k}' of parameter ${p.name ?? i} has ${values.length} values, expected ${p.size}`);
+        const t = untracked(() => zeros(p.shape, p.backend));
+        (t.data as FloatArray).set(values);
+        entry[k] = t;
+      }
+      if (Object.keys(entry).length) this.state.set(p, entry);
+    });
+    this.loadExtraState(meta.extra);
+  }
+
+  protected extraState(): Record<string, unknown> {
+    return {};
+  }
+
+  protected loadExtraState(_extra: Record<string, unknown>): void {}
 
   /** Frees the optimizer state buffers. */
   dispose(): void {
