@@ -19,12 +19,15 @@ import { collate, type Batch } from '../data/collate.ts';
 import { applyLora, type LoraHandle } from '../nn/lora.ts';
 import { saveLoraAdapter } from '../models/peft.ts';
 import { openSafetensors } from '../io/safetensors.ts';
-import { learningRateAt, warmupStepsFor } from '../train/schedule.ts';
+import { learningRateAt, warmupStepsFor, type LrScheduleConfig } from '../train/schedule.ts';
 import { EarlyStopping } from '../train/early_stopping.ts';
 import { MetricsLogger } from '../train/logging.ts';
 import type { SftConfig } from '../train/config.ts';
-import { latestCheckpoint, readTrainerState } from '../train/checkpoint.ts';
+import { latestCheckpoint, listCheckpoints, readTrainerState } from '../train/checkpoint.ts';
 import { runTrainingLoop, weightDecayGroups, type LoopResult, type TrainTask } from '../train/loop.ts';
+import { lrRangeTest, type LrFindOptions, type LrFindResult } from '../train/lr_find.ts';
+import { lrFindSvg } from '../train/plot.ts';
+import { writeAtomically } from '../io/file.ts';
 import { batchNll, countTargets, forwardInputs, sftLossBackward, shiftLabels } from './sft_loss.ts';
 
 export { batchNll, sftLossBackward, shiftLabels } from './sft_loss.ts';
@@ -82,13 +85,26 @@ export interface RunSftOptions {
   console?: boolean;
 }
 
-export async function runSft(cfg: SftConfig, runOpts: RunSftOptions = {}): Promise<SftResult> {
-  const outputDir = path.resolve(cfg.output_dir);
+/** Everything a run (or an lr range test) works with, built from the config. dispose() frees it all. */
+interface SftSession {
+  model: PretrainedLM;
+  lora: LoraHandle | null;
+  trainable: Map<string, Tensor>;
+  train: SftDataset;
+  evalSet: SftDataset | null;
+  task: TrainTask<MicroBatch>;
+  optimizer: Optimizer<{ lr: number }>;
+  totalSteps: number;
+  stepsPerEpoch: number;
+  schedule: LrScheduleConfig;
+  totalParameters: number;
+  trainableParameters: number;
+  dispose(): Promise<void>;
+}
+
+async function prepareSft(cfg: SftConfig): Promise<SftSession> {
   const trainPath = cfg.train_file ?? cfg.dataset_path;
   if (!trainPath) throw new AlignkitError('sft: give dataset_path (or train_file)');
-  const resumeFrom = cfg.resume_from_checkpoint === true ? 'latest' : cfg.resume_from_checkpoint || null;
-  if (!resumeFrom && fs.existsSync(outputDir) && fs.readdirSync(outputDir).some((f) => /^checkpoint-\d+$/.test(f)) && !cfg.overwrite_output_dir)
-    throw new AlignkitError(`sft: ${outputDir} already holds checkpoints — resume with --resume (resume_from_checkpoint: true), or set overwrite_output_dir / pick another output_dir`);
 
   // ---------------------------------------------------------------- model, tokenizer, adapters
   const tok = loadTokenizer(cfg.model_name_or_path);
@@ -143,7 +159,7 @@ export async function runSft(cfg: SftConfig, runOpts: RunSftOptions = {}): Promi
   const accum = cfg.gradient_accumulation_steps;
   const totalSteps = cfg.max_steps > 0 ? cfg.max_steps : Math.max(1, Math.ceil((cfg.num_train_epochs * sampler.batchesPerEpoch) / accum));
   const warmup = warmupStepsFor(totalSteps, cfg.warmup_ratio, cfg.warmup_steps);
-  const schedule = { type: cfg.lr_scheduler_type, learningRate: cfg.learning_rate, totalSteps, warmupSteps: warmup, ...schedulerKwargs(cfg.lr_scheduler_kwargs) };
+  const schedule: LrScheduleConfig = { type: cfg.lr_scheduler_type, learningRate: cfg.learning_rate, totalSteps, warmupSteps: warmup, ...schedulerKwargs(cfg.lr_scheduler_kwargs) };
 
   // ---------------------------------------------------------------- regularisers against forgetting
   const regularizer =
@@ -226,6 +242,29 @@ export async function runSft(cfg: SftConfig, runOpts: RunSftOptions = {}): Promi
       ? new SGD(weightDecayGroups(trainable, cfg.weight_decay), { lr: cfg.learning_rate, momentum: cfg.momentum })
       : new AdamW(weightDecayGroups(trainable, cfg.weight_decay), { lr: cfg.learning_rate, beta1: cfg.adam_beta1, beta2: cfg.adam_beta2, eps: cfg.adam_epsilon });
 
+  const stepsPerEpoch = Math.max(1, Math.round(sampler.batchesPerEpoch / accum));
+  return {
+    model, lora, trainable, train, evalSet, task, optimizer, totalSteps, stepsPerEpoch, schedule, totalParameters, trainableParameters,
+    async dispose() {
+      await train.close();
+      await evalSet?.close();
+      await rehearsal?.close();
+      optimizer.dispose();
+      regularizer?.dispose();
+      lora?.dispose();
+      model.dispose();
+    },
+  };
+}
+
+export async function runSft(cfg: SftConfig, runOpts: RunSftOptions = {}): Promise<SftResult> {
+  const outputDir = path.resolve(cfg.output_dir);
+  const resumeFrom = cfg.resume_from_checkpoint === true ? 'latest' : cfg.resume_from_checkpoint || null;
+  if (!resumeFrom && fs.existsSync(outputDir) && fs.readdirSync(outputDir).some((f) => /^checkpoint-\d+$/.test(f)) && !cfg.overwrite_output_dir)
+    throw new AlignkitError(`sft: ${outputDir} already holds checkpoints — resume with --resume (resume_from_checkpoint: true), or set overwrite_output_dir / pick another output_dir`);
+  if (!resumeFrom && cfg.overwrite_output_dir) for (const c of listCheckpoints(outputDir)) fs.rmSync(c.dir, { recursive: true, force: true });
+  const session = await prepareSft(cfg);
+  const { model, lora, train, evalSet, task, optimizer, totalSteps, stepsPerEpoch, schedule, totalParameters, trainableParameters } = session;
   if (resumeFrom) {
     const ck = resumeFrom === 'latest' ? latestCheckpoint(outputDir) : { dir: resumeFrom, step: -1 };
     if (ck) MetricsLogger.truncateAfter(outputDir, readTrainerState(ck.dir).globalStep);
@@ -236,15 +275,15 @@ export async function runSft(cfg: SftConfig, runOpts: RunSftOptions = {}): Promi
     cfg.early_stopping_patience !== null
       ? new EarlyStopping({ metric: cfg.metric_for_best_model, mode: greaterIsBetter(cfg) ? 'max' : 'min', patience: cfg.early_stopping_patience, minDelta: cfg.early_stopping_threshold })
       : null;
-  const evalSteps = evalSet && cfg.eval_strategy === 'steps' ? (cfg.eval_steps ?? cfg.logging_steps) : evalSet && cfg.eval_strategy === 'epoch' ? Math.max(1, Math.round(sampler.batchesPerEpoch / accum)) : null;
-  const saveSteps = cfg.save_strategy === 'steps' ? cfg.save_steps : cfg.save_strategy === 'epoch' ? Math.max(1, Math.round(sampler.batchesPerEpoch / accum)) : null;
+  const evalSteps = evalSet && cfg.eval_strategy === 'steps' ? (cfg.eval_steps ?? cfg.logging_steps) : evalSet && cfg.eval_strategy === 'epoch' ? stepsPerEpoch : null;
+  const saveSteps = cfg.save_strategy === 'steps' ? cfg.save_steps : cfg.save_strategy === 'epoch' ? stepsPerEpoch : null;
 
   let result: LoopResult;
   try {
     result = await runTrainingLoop(task, optimizer, logger, {
       outputDir,
       totalSteps,
-      gradientAccumulationSteps: accum,
+      gradientAccumulationSteps: cfg.gradient_accumulation_steps,
       maxGradNorm: cfg.max_grad_norm,
       lrAt: (step) => learningRateAt(step, schedule),
       loggingSteps: cfg.logging_steps,
@@ -293,13 +332,7 @@ export async function runSft(cfg: SftConfig, runOpts: RunSftOptions = {}): Promi
     logger.summary(summary);
   } finally {
     logger.close();
-    await train.close();
-    await evalSet?.close();
-    await rehearsal?.close();
-    optimizer.dispose();
-    regularizer?.dispose();
-    lora?.dispose();
-    model.dispose();
+    await session.dispose();
   }
   return {
     ...result,
@@ -310,6 +343,23 @@ export async function runSft(cfg: SftConfig, runOpts: RunSftOptions = {}): Promi
     totalParameters,
     datasetStats: train.stats,
   };
+}
+
+/**
+ * The learning-rate range test on an sft config: the same model, data, batches and optimizer as `alignkit sft`
+ * would use, the schedule replaced by an exponential ramp. Writes lr_find.json and lr_find.svg to output_dir.
+ */
+export async function runSftLrFind(cfg: SftConfig, o: Partial<LrFindOptions>): Promise<LrFindResult> {
+  const session = await prepareSft({ ...cfg, eval_file: null, eval_fraction: 0 });
+  try {
+    const r = await lrRangeTest(session.task, session.optimizer, { gradientAccumulationSteps: cfg.gradient_accumulation_steps, maxGradNorm: cfg.max_grad_norm, ...o });
+    fs.mkdirSync(cfg.output_dir, { recursive: true });
+    writeAtomically('lr-find', path.join(cfg.output_dir, 'lr_find.json'), (f) => f.write(new TextEncoder().encode(`${JSON.stringify(r, null, 2)}\n`)));
+    writeAtomically('lr-find', path.join(cfg.output_dir, 'lr_find.svg'), (f) => f.write(new TextEncoder().encode(lrFindSvg(r))));
+    return r;
+  } finally {
+    await session.dispose();
+  }
 }
 
 function greaterIsBetter(cfg: SftConfig): boolean {

@@ -131,7 +131,7 @@ test('gradient accumulation: 1 row x 6 micro-batches equals 6 rows x 1 micro-bat
       const grads: number[][] = [];
       const wrapped = { ...t, nextMicroBatch: () => t.nextMicroBatch(), lossUnits: t.lossUnits.bind(t), tokens: t.tokens.bind(t), epoch: () => 0, saveModel: () => {}, loadModel: () => {}, state: t.state.bind(t), restore: t.restore.bind(t),
         forwardBackward: (mb: Parameters<ToyTask['forwardBackward']>[0], n: number) => t.forwardBackward(mb, n), regularize: () => {
-          grads.push(Array.from(t.w.grad?.data ?? []));
+          grads.push(t.w.grad ? t.w.grad.toArray() : []);
           return 0;
         } };
       await runTrainingLoop(wrapped, opt, silent, options(dir, { totalSteps: 2, gradientAccumulationSteps: accum, saveSteps: null, maxGradNorm: null }));
