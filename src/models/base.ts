@@ -4,6 +4,7 @@
 
 import { AlignkitError, ShapeError, dropout, isGradEnabled, linear, tidy, type Generator, type Tensor } from '../tensor/index.ts';
 import { LayeredKvCache } from '../nn/kv_cache.ts';
+import { adapterTrainable } from '../nn/lora.ts';
 import { initParams, type ParamSpec } from '../nn/params.ts';
 import { prepareInputs, type PreparedInputs } from '../nn/positions.ts';
 import type { HfModelConfig } from './config.ts';
@@ -176,7 +177,8 @@ export abstract class PretrainedLM implements CausalLM {
         throw new ShapeError(`${op}: ${S} positions exceed sliding_window ${w} of layer ${i}; sliding-window attention is not implemented (it only matters beyond the window)`);
     });
     let recording = false;
-    if (isGradEnabled()) for (const t of this.params.values()) if (t.requiresGrad) recording = true;
+    // LoRA freezes the base weights; its trainable A / B (attached to them) still need the graph.
+    if (isGradEnabled()) for (const t of this.params.values()) if (t.requiresGrad || adapterTrainable(t)) recording = true;
     return { ...p, cache, recording };
   }
 

@@ -4,12 +4,14 @@
 //   qkv = ln_1(x) Wᵀ + b  -> q, k, v [B, H, T, D] ; a = softmax(q kᵀ · scale + mask) v ; x = x + c_proj(a)
 //   x = x + c_proj(gelu_tanh(c_fc(ln_2(x))))
 // then ln_f. HF stores the four projections as Conv1D weights [in, out]; the loader transposes them to the
-// nn.Linear layout [out, in] used here (and save transposes back), so every projection is one `linear`.
+// nn.Linear layout [out, in] used here (and save transposes back), so every projection is one `project`
+// (linear, plus a LoRA update when an adapter is attached: src/nn/lora.ts).
 
-import { embedding, layerNorm, linear, narrow, reshape, ShapeError, type Tensor } from '../tensor/index.ts';
+import { embedding, layerNorm, narrow, reshape, ShapeError, type Tensor } from '../tensor/index.ts';
 import { residualAdd } from '../nn/fused.ts';
 import { attend, headsFirst } from '../nn/attention.ts';
 import { mlp, type MlpWeights } from '../nn/mlp.ts';
+import { project } from '../nn/lora.ts';
 import { param, type ParamSpec } from '../nn/params.ts';
 import { PretrainedLM, type CheckpointInfo, type PreparedForward } from './base.ts';
 import type { HfModelConfig } from './config.ts';
@@ -113,13 +115,13 @@ export class Gpt2Model extends PretrainedLM {
     const H = c.numHeads;
     const D = c.headDim;
     const eps = c.normEps;
-    const qkv = linear(layerNorm(x, w.ln1[0], w.ln1[1], eps), w.qkv, w.qkvBias); // [B, T, 3C]
+    const qkv = project(layerNorm(x, w.ln1[0], w.ln1[1], eps), w.qkv, w.qkvBias); // [B, T, 3C]
     const split = headsFirst(qkv, 3, H, D); // [3, B, H, T, D]
     const part = (j: number): Tensor => reshape(narrow(split, 0, j, 1), [B, H, T, D]); // contiguous views
     let scale = c.scaleAttnWeights ? 1 / Math.sqrt(D) : 1;
     if (c.scaleAttnByInverseLayerIdx) scale /= i + 1;
     const a = attend(part(0), part(1), part(2), { scale, keyMask: p.keyMask, docIds: p.docIds, cache: p.cache, layer: i }); // [B, T, C]
-    const x1 = residualAdd(x, linear(a, w.proj, w.projBias));
+    const x1 = residualAdd(x, project(a, w.proj, w.projBias));
     return residualAdd(x1, mlp(layerNorm(x1, w.ln2[0], w.ln2[1], eps), w.mlp, c.activation));
   }
 }

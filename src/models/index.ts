@@ -8,5 +8,6 @@ export * from './gpt2.ts';
 export * from './llama.ts';
 export * from './load.ts';
 export * from './init.ts';
+export * from './peft.ts';
 export { LayeredKvCache } from '../nn/kv_cache.ts';
 export * from './gguf_convert.ts';

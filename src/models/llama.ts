@@ -12,10 +12,11 @@
 //   heads share each kv head) ; x = x + a Woᵀ ; x = x + down(silu(gate(rmsnorm(x))) * up(rmsnorm(x)))
 // then a final rmsnorm. Parameter names are those of HF *ForCausalLM ('model.layers.0.self_attn.q_proj.weight').
 
-import { embedding, linear, reshape, rmsNorm, rope, type Tensor } from '../tensor/index.ts';
+import { embedding, reshape, rmsNorm, rope, type Tensor } from '../tensor/index.ts';
 import { residualAdd } from '../nn/fused.ts';
 import { attend, splitHeads } from '../nn/attention.ts';
 import { gatedMlp, type GatedMlpWeights } from '../nn/mlp.ts';
+import { project } from '../nn/lora.ts';
 import { optionalParam, param, type ParamSpec } from '../nn/params.ts';
 import { RopeCache, ropeInverseFrequencies } from '../nn/rope.ts';
 import { PretrainedLM, type CheckpointInfo, type PreparedForward } from './base.ts';
@@ -138,13 +139,13 @@ export class LlamaModel extends PretrainedLM {
     const h = rmsNorm(x, w.inputNorm, eps);
     // projections [B, T, H*D] -> heads [B, H, T, D]; qwen3 normalises each head vector first
     const heads = (y: Tensor, H: number, norm: Tensor | null): Tensor => splitHeads(norm ? reshape(rmsNorm(reshape(y, [B, T, H, D]), norm, eps), [B, T, H * D]) : y, H, D);
-    const q = heads(linear(h, w.q, w.qBias), c.numHeads, w.qNorm); // [B, Hq, T, D]
-    const k = heads(linear(h, w.k, w.kBias), c.numKvHeads, w.kNorm); // [B, Hkv, T, D]
-    const v = splitHeads(linear(h, w.v, w.vBias), c.numKvHeads, D); // [B, Hkv, T, D]
+    const q = heads(project(h, w.q, w.qBias), c.numHeads, w.qNorm); // [B, Hq, T, D]
+    const k = heads(project(h, w.k, w.kBias), c.numKvHeads, w.kNorm); // [B, Hkv, T, D]
+    const v = splitHeads(project(h, w.v, w.vBias), c.numKvHeads, D); // [B, Hkv, T, D]
     const qr = rope(q, cos, sin, p.positions);
     const kr = rope(k, cos, sin, p.positions);
     const a = attend(qr, kr, v, { scale: 1 / Math.sqrt(D), keyMask: p.keyMask, docIds: p.docIds, cache: p.cache, layer: i }); // [B, T, Hq*D]
-    const x1 = residualAdd(x, linear(a, w.o, w.oBias));
+    const x1 = residualAdd(x, project(a, w.o, w.oBias));
     return residualAdd(x1, gatedMlp(rmsNorm(x1, w.postNorm, eps), w.mlp, c.activation));
   }
 

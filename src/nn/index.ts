@@ -2,6 +2,7 @@
 export * from './attention.ts';
 export * from './fused.ts';
 export * from './kv_cache.ts';
+export * from './lora.ts';
 export * from './mlp.ts';
 export * from './params.ts';
 export * from './positions.ts';

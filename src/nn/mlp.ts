@@ -1,7 +1,9 @@
 // Feed-forward blocks: the gated (SwiGLU-style) MLP of the Llama family and GPT-2's two-layer MLP.
+// Projections go through project() so LoRA adapters attached to their weights apply.
 
-import { gelu, linear, relu, silu, type Tensor } from '../tensor/index.ts';
+import { gelu, relu, silu, type Tensor } from '../tensor/index.ts';
 import { gatedActivation } from './fused.ts';
+import { project } from './lora.ts';
 
 export type ActivationName = 'silu' | 'gelu_tanh' | 'gelu_erf' | 'relu';
 
@@ -29,7 +31,7 @@ export interface GatedMlpWeights {
 
 // out = down(act(gate(x)) * up(x))        x [..., C] -> [..., C]
 export function gatedMlp(x: Tensor, w: GatedMlpWeights, act: ActivationName): Tensor {
-  return linear(gatedActivation(linear(x, w.gate, w.gateBias), linear(x, w.up, w.upBias), act), w.down, w.downBias);
+  return project(gatedActivation(project(x, w.gate, w.gateBias), project(x, w.up, w.upBias), act), w.down, w.downBias);
 }
 
 export interface MlpWeights {
@@ -41,5 +43,5 @@ export interface MlpWeights {
 
 // out = proj(act(fc(x)))
 export function mlp(x: Tensor, w: MlpWeights, act: ActivationName): Tensor {
-  return linear(activate(linear(x, w.fc, w.fcBias), act), w.proj, w.projBias);
+  return project(activate(project(x, w.fc, w.fcBias), act), w.proj, w.projBias);
 }
