@@ -101,7 +101,7 @@ export class Gpt2Model extends PretrainedLM {
     const p = this.begin(op, ids, opts);
     if (p.maxPosition >= this.config.maxPositions)
       throw new ShapeError(`${op}: position ${p.maxPosition} is beyond n_positions ${this.config.maxPositions} (GPT-2's learned position table)`);
-    const x = residualAdd(embedding(this.wte, ids), embedding(this.wpe, p.positions)); // [B, T, C]
+    const x = this.drop(residualAdd(embedding(this.wte, ids), embedding(this.wpe, p.positions)), p); // [B, T, C] (embd_pdrop)
     const h = this.runBlocks(x, p, (xi, i) => this.block(xi, i, p));
     const out = layerNorm(h, this.lnf[0], this.lnf[1], this.config.normEps);
     p.cache?.advance(p.seq);
@@ -121,7 +121,7 @@ export class Gpt2Model extends PretrainedLM {
     let scale = c.scaleAttnWeights ? 1 / Math.sqrt(D) : 1;
     if (c.scaleAttnByInverseLayerIdx) scale /= i + 1;
     const a = attend(part(0), part(1), part(2), { scale, keyMask: p.keyMask, docIds: p.docIds, cache: p.cache, layer: i }); // [B, T, C]
-    const x1 = residualAdd(x, project(a, w.proj, w.projBias));
-    return residualAdd(x1, mlp(layerNorm(x1, w.ln2[0], w.ln2[1], eps), w.mlp, c.activation));
+    const x1 = residualAdd(x, this.drop(project(a, w.proj, w.projBias), p));
+    return residualAdd(x1, this.drop(mlp(layerNorm(x1, w.ln2[0], w.ln2[1], eps), w.mlp, c.activation), p));
   }
 }

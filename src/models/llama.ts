@@ -145,8 +145,8 @@ export class LlamaModel extends PretrainedLM {
     const qr = rope(q, cos, sin, p.positions);
     const kr = rope(k, cos, sin, p.positions);
     const a = attend(qr, kr, v, { scale: 1 / Math.sqrt(D), keyMask: p.keyMask, docIds: p.docIds, cache: p.cache, layer: i }); // [B, T, Hq*D]
-    const x1 = residualAdd(x, project(a, w.o, w.oBias));
-    return residualAdd(x1, gatedMlp(rmsNorm(x1, w.postNorm, eps), w.mlp, c.activation));
+    const x1 = residualAdd(x, this.drop(project(a, w.o, w.oBias), p));
+    return residualAdd(x1, this.drop(gatedMlp(rmsNorm(x1, w.postNorm, eps), w.mlp, c.activation), p));
   }
 
   override dispose(): void {

@@ -8,7 +8,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { AlignkitError, Generator, fusedCrossEntropy, intTensor, linearLogprob, noGrad, reshape, tidy, type Tensor } from '../tensor/index.ts';
+import { AlignkitError, Generator, fusedCrossEntropy, intTensor, noGrad, reshape, tidy, type Tensor } from '../tensor/index.ts';
 import { AdamW, SGD, type Optimizer } from '../optim/index.ts';
 import { loadModel, saveModel, TOKENIZER_FILES, type PretrainedLM } from '../models/index.ts';
 import { loadTokenizer, loadChatTemplate, type ChatTemplate, type Tokenizer } from '../tokenizer/index.ts';
@@ -224,7 +224,7 @@ async function prepareSft(cfg: SftConfig): Promise<SftSession> {
     },
     state: () => ({
       data: { sampler: sampler.state(), replay: replaySampler?.state() ?? null, microBatches },
-      rng: { dropout: dropoutGen.getState(), lora: lora?.generatorState() ?? null },
+      rng: { dropout: dropoutGen.getState(), lora: lora?.dropoutGenerator.getState() ?? null },
     }),
     restore(s) {
       const d = s.data as { sampler: LoaderState; replay: LoaderState | null; microBatches: number };
@@ -233,7 +233,7 @@ async function prepareSft(cfg: SftConfig): Promise<SftSession> {
       microBatches = d.microBatches;
       const rng = s.rng as { dropout: ReturnType<Generator['getState']>; lora: unknown };
       dropoutGen.setState(rng.dropout);
-      if (lora && rng.lora) lora.setGeneratorState(rng.lora);
+      if (lora && rng.lora) lora.dropoutGenerator.setState(rng.lora as ReturnType<Generator['getState']>);
     },
   };
 
