@@ -1,0 +1,469 @@
+// Training configuration: zod schemas with the names and defaults of Hugging Face TrainingArguments and TRL's
+// SFTConfig, so a config written for TRL reads the same here. Every field carries a `.describe()` text: those
+// texts are the user documentation (`--help` and docs/training-config.md are generated from them).
+//
+// A configuration comes from a YAML or JSON file plus command-line overrides (`parseConfig`). Every schema is
+// strict: an unknown key is an error, with the new name when the key was renamed upstream (max_seq_length →
+// max_length), a reason when it is a TrainingArguments feature alignkit does not have (fp16, deepspeed), or
+// the closest known key when it looks like a typo. All problems are collected into one ConfigError.
+//
+// Later trainers add their fields in one line, keeping every base field and check:
+//   export const DpoConfigSchema = extendTrainingArguments({ beta: z.number().gt(0).default(0.1).describe('...') });
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { parseDocument, isMap, isScalar, type Document } from 'yaml';
+import { z } from 'zod';
+import { AlignkitError } from '../tensor/errors.ts';
+import { lrScheduleFromKwargs, warmupStepsFor, LR_SCHEDULER_TYPES, type LrScheduleConfig, type LrSchedulerType } from './schedule.ts';
+
+/** An invalid configuration: `problems` lists every problem, one line each; the message joins them with '; '. */
+export class ConfigError extends AlignkitError {
+  constructor(readonly problems: readonly string[]) {
+    super(problems.join('; '));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Field builders (each returns a fresh schema, so .describe() never touches a shared instance)
+
+const posInt = () => z.number().int().gte(1);
+const nonNegInt = () => z.number().int().gte(0);
+const nonNeg = () => z.number().gte(0);
+/** A probability-like fraction in [0, 1). */
+const fraction = () => z.number().gte(0).lt(1);
+const path = () => z.string().min(1);
+
+const REPORT_TARGETS = ['tensorboard', 'none'] as const;
+const reportTarget = z.enum(REPORT_TARGETS);
+
+// ---------------------------------------------------------------------------------------------------------
+// TrainingArguments
+
+/** The fields of TrainingArguments (names and defaults of transformers / TRL; see docs/training-config.md). */
+export const trainingArgumentsShape = {
+  output_dir: path().describe('Folder for checkpoints, the final model, metrics.jsonl and TensorBoard logs (created if missing).'),
+  run_name: z.string().nullable().default(null).describe('A name for the run, recorded in the logs; null = the name of output_dir.'),
+  seed: nonNegInt().default(42).describe('Seed for model initialisation, dropout and every other random choice; the same seed gives the same run.'),
+  data_seed: nonNegInt().nullable().default(null).describe('Seed for shuffling and splitting the data; null = use seed.'),
+
+  learning_rate: z.number().gt(0).default(2e-5).describe('Peak learning rate (after warmup). TRL SFTConfig default 2e-5.'),
+  num_train_epochs: z.number().gt(0).default(3).describe('Passes over the training set (may be fractional); ignored when max_steps > 0.'),
+  max_steps: z.number().int().gte(-1).refine((n) => n !== 0, 'must be -1 (train for num_train_epochs) or a positive number of optimizer steps').default(-1)
+    .describe('Total optimizer steps; -1 = derive from num_train_epochs. Overrides num_train_epochs when > 0.'),
+  per_device_train_batch_size: posInt().default(8).describe('Sequences per micro-batch during training.'),
+  per_device_eval_batch_size: posInt().default(8).describe('Sequences per batch during evaluation.'),
+  gradient_accumulation_steps: posInt().default(1).describe('Micro-batches whose gradients are summed before each optimizer step; effective batch = per_device_train_batch_size × this.'),
+
+  lr_scheduler_type: z.enum(LR_SCHEDULER_TYPES as [LrSchedulerType, ...LrSchedulerType[]]).default('linear')
+    .describe("Learning-rate schedule: constant, constant_with_warmup, linear, cosine, cosine_with_restarts, polynomial (transformers' formulas), step (torch StepLR) or cyclic (torch CyclicLR 'triangular'), each after a linear warmup ('constant' has none)."),
+  lr_scheduler_kwargs: z.record(z.string(), z.number()).default({})
+    .describe('Extra schedule parameters, by scheduler: cosine num_cycles, min_lr_rate or min_lr; cosine_with_restarts num_cycles (restarts), min_lr_rate; polynomial power, lr_end; step step_size (required), gamma (0.1); cyclic step_size_up (required), base_lr or base_lr_ratio (0.1).'),
+  warmup_ratio: z.number().gte(0).lte(1).default(0).describe('Warmup length as a fraction of the total optimizer steps (rounded up); used when warmup_steps is 0.'),
+  warmup_steps: nonNegInt().default(0).describe('Warmup length in optimizer steps; overrides warmup_ratio when > 0.'),
+
+  optim: z.enum(['adamw', 'sgd']).default('adamw').describe('Optimizer: adamw (decoupled weight decay, torch AdamW) or sgd (with optional momentum).'),
+  weight_decay: nonNeg().default(0).describe('Weight decay (AdamW: decoupled from the gradient; SGD: added to it as L2).'),
+  adam_beta1: fraction().default(0.9).describe('AdamW β1 (first-moment decay).'),
+  adam_beta2: fraction().default(0.999).describe('AdamW β2 (second-moment decay).'),
+  adam_epsilon: z.number().gt(0).default(1e-8).describe('AdamW ε added to the denominator.'),
+  momentum: fraction().default(0).describe('SGD momentum (optim sgd only).'),
+  max_grad_norm: nonNeg().default(1.0).describe('Clip the global gradient L2 norm to this value before each step; 0 = no clipping.'),
+  dropout: fraction().nullable().default(null).describe("Dropout probability to use instead of the one in the model's config; null = keep the model's."),
+  max_nan_steps: nonNegInt().default(10)
+    .describe('A step whose loss or gradient is not finite is skipped (no update); training aborts after this many such steps in total. 0 = abort on the first.'),
+
+  logging_steps: posInt().default(10).describe('Log training metrics (loss, learning rate, grad norm, tokens/s) every this many optimizer steps.'),
+  logging_first_step: z.boolean().default(false).describe('Also log the first optimizer step.'),
+  logging_dir: path().nullable().default(null).describe('Folder for TensorBoard event files; null = <output_dir>/runs.'),
+  report_to: z.union([reportTarget, z.array(reportTarget).min(1)], { error: "must be 'tensorboard', 'none' or a list of those" })
+    .transform((v) => (Array.isArray(v) ? v : [v]))
+    .default(['tensorboard'])
+    .describe("Where metrics go besides <output_dir>/metrics.jsonl (always written): 'tensorboard' (event files in logging_dir) or 'none'."),
+  disable_tqdm: z.boolean().default(false).describe('Print plain log lines instead of the progress bar, even on a terminal.'),
+
+  eval_strategy: z.enum(['no', 'steps', 'epoch']).default('no').describe("When to evaluate: 'no', every eval_steps optimizer steps ('steps'), or at the end of every epoch ('epoch')."),
+  eval_steps: posInt().nullable().default(null).describe("Evaluate every this many optimizer steps with eval_strategy 'steps'; null = logging_steps."),
+  eval_on_start: z.boolean().default(false).describe('Evaluate once before the first training step (a baseline).'),
+
+  save_strategy: z.enum(['no', 'steps', 'epoch']).default('steps').describe("When to write a checkpoint: 'no', every save_steps optimizer steps ('steps'), or at the end of every epoch ('epoch')."),
+  save_steps: posInt().default(500).describe("Checkpoint every this many optimizer steps with save_strategy 'steps'."),
+  save_total_limit: posInt().nullable().default(null).describe('Keep at most this many checkpoints, deleting the oldest (the best one is kept too when load_best_model_at_end); null = keep all.'),
+  save_only_model: z.boolean().default(false).describe('Checkpoints hold only the weights (no optimizer, scheduler or RNG state): smaller, but such a checkpoint cannot be resumed exactly.'),
+  load_best_model_at_end: z.boolean().default(false)
+    .describe('At the end, load the checkpoint with the best metric_for_best_model and save it as the final model. Needs save_strategy = eval_strategy (and save_steps a multiple of eval_steps).'),
+  metric_for_best_model: z.string().min(1).default('eval_loss').describe("Evaluation metric that defines 'best' for load_best_model_at_end and early stopping ('eval_' is prefixed when missing)."),
+  greater_is_better: z.boolean().nullable().default(null).describe("Whether a larger metric_for_best_model is better; null = true unless the metric name ends in 'loss'."),
+  early_stopping_patience: posInt().nullable().default(null)
+    .describe('Stop after this many evaluations without an improvement of metric_for_best_model; null = never stop early. Needs evaluation.'),
+  early_stopping_threshold: nonNeg().default(0).describe('An evaluation improves only when it beats the best value by more than this.'),
+
+  resume_from_checkpoint: z.union([z.null(), path(), z.literal(true)], { error: 'must be a checkpoint folder, true (the latest checkpoint in output_dir) or null' })
+    .default(null)
+    .describe('Continue a run from this checkpoint folder, or true for the latest checkpoint in output_dir; null = start fresh.'),
+  skip_invalid: z.boolean().default(false).describe('Skip (and count) malformed dataset records instead of stopping at the first one.'),
+  eval_fraction: fraction().default(0).describe('When there is no eval file, hold out this fraction of the training records (chosen with data_seed) for evaluation; 0 = none.'),
+  dataloader_drop_last: z.boolean().default(false).describe('Drop the last incomplete batch of every epoch.'),
+} satisfies z.core.$ZodLooseShape;
+
+type Ctx = z.RefinementCtx;
+
+/** Adds a problem about `key` (a top-level field) from a cross-field check. */
+export function configIssue(ctx: Ctx, key: string | (string | number)[], message: string): void {
+  ctx.addIssue({ code: 'custom', path: Array.isArray(key) ? key : [key], message });
+}
+
+/** The evaluation interval in optimizer steps with eval_strategy 'steps' (eval_steps, else logging_steps). */
+export function evalStepsOf(a: { eval_steps: number | null; logging_steps: number }): number {
+  return a.eval_steps ?? a.logging_steps;
+}
+
+/** The full name of metric_for_best_model, with the 'eval_' prefix transformers adds when it is missing. */
+export function bestMetricName(a: { metric_for_best_model: string }): string {
+  return a.metric_for_best_model.startsWith('eval_') ? a.metric_for_best_model : `eval_${a.metric_for_best_model}`;
+}
+
+/** greater_is_better, or transformers' default for it: false for metrics whose name ends in 'loss'. */
+export function greaterIsBetter(a: { greater_is_better: boolean | null; metric_for_best_model: string }): boolean {
+  return a.greater_is_better ?? !a.metric_for_best_model.endsWith('loss');
+}
+
+type BaseArgs = z.output<z.ZodObject<typeof trainingArgumentsShape>>;
+
+function checkTrainingArguments(a: BaseArgs, ctx: Ctx): void {
+  const kw = lrScheduleFromKwargs(a.lr_scheduler_type, a.learning_rate, 1, 0, a.lr_scheduler_kwargs);
+  for (const p of kw.problems) {
+    const name = p.slice(0, p.indexOf(':'));
+    configIssue(ctx, name in a.lr_scheduler_kwargs ? ['lr_scheduler_kwargs', name] : 'lr_scheduler_kwargs', name in a.lr_scheduler_kwargs ? p.slice(name.length + 2) : p);
+  }
+  if (a.report_to.includes('none') && a.report_to.length > 1) configIssue(ctx, 'report_to', "'none' cannot be combined with other targets");
+  if (a.optim !== 'sgd' && a.momentum > 0) configIssue(ctx, 'momentum', `applies to optim 'sgd' only (optim is '${a.optim}')`);
+  const evaluates = a.eval_strategy !== 'no';
+  if (a.load_best_model_at_end) {
+    if (!evaluates) configIssue(ctx, 'load_best_model_at_end', "needs evaluation: set eval_strategy to 'steps' or 'epoch'");
+    else if (a.save_strategy !== a.eval_strategy)
+      configIssue(ctx, 'load_best_model_at_end', `needs save_strategy equal to eval_strategy ('${a.save_strategy}' vs '${a.eval_strategy}') so that every evaluated step has a checkpoint`);
+    else if (a.eval_strategy === 'steps' && a.save_steps % evalStepsOf(a) !== 0)
+      configIssue(ctx, 'save_steps', `must be a multiple of eval_steps (${evalStepsOf(a)}) with load_best_model_at_end, got ${a.save_steps}`);
+  }
+  if (a.early_stopping_patience !== null && !evaluates) configIssue(ctx, 'early_stopping_patience', "needs evaluation: set eval_strategy to 'steps' or 'epoch'");
+}
+
+/**
+ * HF/TRL TrainingArguments (the fields every trainer shares). Strict: unknown keys are errors. The cross-field
+ * checks (checkTrainingArguments) run once every field is valid on its own, so they are reported in a second
+ * round after the field problems are fixed.
+ */
+export const TrainingArgumentsSchema = z.strictObject(trainingArgumentsShape).superRefine(checkTrainingArguments);
+
+export type TrainingArguments = z.output<typeof TrainingArgumentsSchema>;
+
+/**
+ * The base schema plus a trainer's own fields, in one line; strict, with every base cross-field check.
+ * Add the trainer's own cross-field checks with `.superRefine((cfg, ctx) => configIssue(ctx, key, msg))`.
+ */
+export function extendTrainingArguments<U extends z.core.$ZodLooseShape>(shape: U) {
+  return TrainingArgumentsSchema.extend(shape);
+}
+
+/** The learning-rate schedule of a run of `totalSteps` optimizer steps (warmup from warmup_steps / warmup_ratio). */
+export function lrScheduleFor(a: Pick<TrainingArguments, 'lr_scheduler_type' | 'learning_rate' | 'lr_scheduler_kwargs' | 'warmup_ratio' | 'warmup_steps'>, totalSteps: number): LrScheduleConfig {
+  const warmup = warmupStepsFor(totalSteps, a.warmup_ratio, a.warmup_steps);
+  const r = lrScheduleFromKwargs(a.lr_scheduler_type, a.learning_rate, totalSteps, warmup, a.lr_scheduler_kwargs);
+  if (r.schedule === null) throw new ConfigError(r.problems.map((p) => `key 'lr_scheduler_kwargs': ${p}`));
+  return r.schedule;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// SFT
+
+export const sftConfigShape = {
+  model_name_or_path: path().describe('The model to fine-tune: a local Hugging Face folder (config.json, safetensors, tokenizer).'),
+  dataset_path: path().nullable().default(null)
+    .describe("Training data: a .jsonl / .json / .parquet file or a folder of them. Records are conversational ('messages'), prompt-completion ('prompt'/'completion') or plain text (dataset_text_field). Give this or train_file."),
+  train_file: path().nullable().default(null).describe('Another name for dataset_path (give one of the two).'),
+  eval_file: path().nullable().default(null).describe('Evaluation data, in the same formats as the training data; null = none (see eval_fraction).'),
+  max_length: posInt().default(1024).describe('Longest tokenized sequence (or packed row) in tokens; see truncation for longer records.'),
+  truncation: z.enum(['error', 'right', 'left']).default('error')
+    .describe("What to do with a record longer than max_length: 'error' (stop, naming the record), 'right' (drop the end) or 'left' (drop the start)."),
+  packing: z.boolean().default(false).describe('Concatenate records into rows of max_length tokens (attention stays within each record).'),
+  completion_only_loss: z.boolean().nullable().default(true)
+    .describe('For prompt-completion records, train only on the completion tokens; null = as TRL: true for prompt-completion data.'),
+  assistant_only_loss: z.boolean().default(true).describe("For conversational records, train only on the assistant turns (the chat template's generation mask)."),
+  padding_side: z.enum(['right', 'left']).default('right').describe('Side on which batches are padded.'),
+  chat_template_path: path().nullable().default(null).describe("A Jinja chat template file to use instead of the tokenizer's; null = the tokenizer's."),
+  dataset_text_field: z.string().min(1).default('text').describe('Field holding the text of plain-text records.'),
+
+  use_lora: z.boolean().default(false).describe('Train low-rank adapters (LoRA) instead of the full weights.'),
+  lora_r: posInt().default(8).describe('LoRA rank: the inner dimension of each adapter.'),
+  lora_alpha: z.number().gt(0).default(16).describe('LoRA scaling numerator: the update is scaled by lora_alpha / lora_r.'),
+  lora_dropout: fraction().default(0.05).describe('Dropout on the LoRA input.'),
+  lora_target_modules: z.union([z.literal('all-linear'), z.array(z.string().min(1)).min(1)], { error: "must be a list of module names or 'all-linear'" })
+    .default(['q_proj', 'k_proj', 'v_proj', 'o_proj'])
+    .describe("Linear layers that get adapters, by name (e.g. q_proj, v_proj), or 'all-linear' for every linear layer but the LM head."),
+  trainable_modules: z.array(z.string().min(1)).min(1).nullable().default(null)
+    .describe('Train only the parameters whose names match one of these patterns; everything else is frozen. null = train everything (or only the adapters with use_lora).'),
+
+  rehearsal_file: path().nullable().default(null).describe('General-purpose data mixed into training to limit forgetting (same formats as the training data).'),
+  rehearsal_ratio: fraction().default(0).describe('Fraction of each batch drawn from rehearsal_file.'),
+  l2_init_coef: nonNeg().default(0).describe('Coefficient of an L2 penalty pulling the weights toward their initial values (0 = off).'),
+  ewc_coef: nonNeg().default(0).describe('Coefficient of the elastic weight consolidation penalty (0 = off).'),
+  ewc_fisher_samples: posInt().default(32).describe('Training records used to estimate the diagonal Fisher information for EWC.'),
+} satisfies z.core.$ZodLooseShape;
+
+type SftArgs = BaseArgs & z.output<z.ZodObject<typeof sftConfigShape>>;
+
+function checkSftConfig(c: SftArgs, ctx: Ctx): void {
+  if (c.dataset_path === null && c.train_file === null) configIssue(ctx, 'dataset_path', 'required (or train_file): the training data');
+  if (c.dataset_path !== null && c.train_file !== null) configIssue(ctx, 'train_file', 'give dataset_path or train_file, not both');
+  if (c.eval_file !== null && c.eval_fraction > 0) configIssue(ctx, 'eval_fraction', 'give eval_file or eval_fraction, not both');
+  if (c.eval_strategy !== 'no' && c.eval_file === null && c.eval_fraction === 0)
+    configIssue(ctx, 'eval_strategy', `'${c.eval_strategy}' needs evaluation data: set eval_file or eval_fraction`);
+  if (c.rehearsal_ratio > 0 && c.rehearsal_file === null) configIssue(ctx, 'rehearsal_ratio', 'needs rehearsal_file');
+  if (c.rehearsal_file !== null && c.rehearsal_ratio === 0) configIssue(ctx, 'rehearsal_file', 'is set but rehearsal_ratio is 0');
+}
+
+/** TRL SFTConfig: TrainingArguments plus the supervised fine-tuning fields. */
+export const SftConfigSchema = TrainingArgumentsSchema.extend(sftConfigShape).superRefine(checkSftConfig);
+
+export type SftConfig = z.output<typeof SftConfigSchema>;
+
+/** The training data path of an SFT config (dataset_path or its synonym train_file). */
+export function trainDataPath(c: Pick<SftConfig, 'dataset_path' | 'train_file'>): string {
+  const p = c.dataset_path ?? c.train_file;
+  if (p === null) throw new ConfigError([`key 'dataset_path': required (or train_file): the training data`]);
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Unknown keys
+
+/** Keys renamed upstream (or by alignkit) → the current name. Suggested only when the new name is in the schema. */
+export const RENAMED_KEYS: Readonly<Record<string, string>> = {
+  max_seq_length: 'max_length',
+  evaluation_strategy: 'eval_strategy',
+  per_gpu_train_batch_size: 'per_device_train_batch_size',
+  per_gpu_eval_batch_size: 'per_device_eval_batch_size',
+  batch_size: 'per_device_train_batch_size',
+  lr: 'learning_rate',
+  epochs: 'num_train_epochs',
+  num_epochs: 'num_train_epochs',
+  model_name: 'model_name_or_path',
+  model_path: 'model_name_or_path',
+  model: 'model_name_or_path',
+  dataset_name: 'dataset_path',
+  dataset: 'dataset_path',
+  validation_file: 'eval_file',
+  lora_rank: 'lora_r',
+  lora_target: 'lora_target_modules',
+  target_modules: 'lora_target_modules',
+  early_stopping_delta: 'early_stopping_threshold',
+  warmup: 'warmup_steps',
+  scheduler: 'lr_scheduler_type',
+};
+
+/** TrainingArguments / SFTConfig keys alignkit deliberately lacks, and why. */
+export const UNSUPPORTED_KEYS: Readonly<Record<string, string>> = {
+  fp16: 'alignkit trains in float32 on the CPU',
+  bf16: 'alignkit trains in float32 on the CPU',
+  tf32: 'alignkit trains in float32 on the CPU',
+  half_precision_backend: 'alignkit trains in float32 on the CPU',
+  use_cpu: 'alignkit always runs on the CPU',
+  no_cuda: 'alignkit always runs on the CPU',
+  deepspeed: 'distributed training is not supported',
+  fsdp: 'distributed training is not supported',
+  fsdp_config: 'distributed training is not supported',
+  ddp_backend: 'distributed training is not supported',
+  local_rank: 'distributed training is not supported',
+  push_to_hub: 'alignkit never uploads; publish output_dir yourself',
+  hub_model_id: 'alignkit never uploads; publish output_dir yourself',
+  hub_token: 'alignkit never uploads; publish output_dir yourself',
+  torch_compile: 'there is no torch here; the kernels are native already',
+  dataloader_num_workers: 'data is loaded in-process',
+  gradient_checkpointing: 'activation checkpointing is not implemented',
+  use_liger_kernel: 'the fused kernels are always on',
+};
+
+function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0];
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = prev[j];
+      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return prev[b.length];
+}
+
+/** Why `key` is not accepted by a schema whose keys are `known`. */
+export function unknownKeyMessage(key: string, known: readonly string[]): string {
+  const renamed = RENAMED_KEYS[key];
+  if (renamed !== undefined && known.includes(renamed)) return `unknown key; it is called '${renamed}' now`;
+  const unsupported = UNSUPPORTED_KEYS[key];
+  if (unsupported !== undefined) return `not supported: ${unsupported}`;
+  let best: string | null = null;
+  let bestD = Infinity;
+  for (const k of known) {
+    const d = editDistance(key.toLowerCase(), k);
+    if (d < bestD) [best, bestD] = [k, d];
+  }
+  if (best !== null && bestD <= Math.max(1, Math.floor(key.length / 4))) return `unknown key; did you mean '${best}'?`;
+  return 'unknown key';
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Reading and parsing
+
+/** The keys of an object schema (through refinements); empty for other schemas. */
+export function schemaKeys(schema: z.ZodType): string[] {
+  return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+}
+
+export interface ConfigSources {
+  /** A YAML (.yaml/.yml) or JSON (.json) file whose top level maps keys to values. */
+  file?: string;
+  /** Values that win over the file's, e.g. from `flagOverrides`; problems with them are reported as `--key`. */
+  overrides?: Record<string, unknown>;
+}
+
+function lineOf(text: string, offset: number): number {
+  let line = 1;
+  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
+  return line;
+}
+
+function oneLineMessage(s: string): string {
+  return s.split('\n')[0].replace(/\s+/g, ' ').trim();
+}
+
+interface FileValues {
+  values: Record<string, unknown>;
+  /** 1-based line of each top-level key. */
+  keyLines: Map<string, number>;
+}
+
+/** Reads a YAML or JSON config file into a plain object, or throws a ConfigError naming the file and line. */
+export function readConfigFile(file: string): FileValues {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = e instanceof Error && 'code' in e ? (e as NodeJS.ErrnoException).code : undefined;
+    throw new ConfigError([`${file}: ${code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory, not a config file' : e instanceof Error ? e.message : String(e)}`]);
+  }
+  const isJson = extname(file).toLowerCase() === '.json';
+  if (isJson) {
+    try {
+      JSON.parse(text);
+    } catch (e) {
+      // Node: "Unexpected token } in JSON at position 42" (20.x) — turn the offset into a line.
+      const msg = e instanceof Error ? e.message : String(e);
+      const pos = /position (\d+)/.exec(msg);
+      throw new ConfigError([`${file}: ${pos ? `line ${lineOf(text, Number(pos[1]))}: ` : ''}invalid JSON: ${oneLineMessage(msg)}`]);
+    }
+  }
+  const doc: Document.Parsed = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length)
+    throw new ConfigError(doc.errors.map((err) => `${file}: line ${lineOf(text, err.pos[0])}: invalid ${isJson ? 'JSON' : 'YAML'}: ${oneLineMessage(err.message)}`));
+  const keyLines = new Map<string, number>();
+  if (doc.contents === null) return { values: {}, keyLines };
+  if (!isMap(doc.contents)) {
+    const kind = Array.isArray(doc.toJS()) ? 'a list' : 'a single value';
+    throw new ConfigError([`${file}: the top level must map keys to values (key: value lines), got ${kind}`]);
+  }
+  for (const pair of doc.contents.items) {
+    if (isScalar(pair.key) && pair.key.range) keyLines.set(String(pair.key.value), lineOf(text, pair.key.range[0]));
+  }
+  const values = doc.toJS() as Record<string, unknown>;
+  return { values, keyLines };
+}
+
+function formatPath(p: readonly PropertyKey[]): string {
+  let s = '';
+  for (const part of p) s += typeof part === 'number' ? `[${part}]` : s === '' ? String(part) : `.${String(part)}`;
+  return s;
+}
+
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return `'${v.length > 60 ? `${v.slice(0, 60)}...` : v}' (a string)`;
+  return String(v);
+}
+
+function valueAt(root: unknown, p: readonly PropertyKey[]): unknown {
+  let v = root;
+  for (const part of p) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[part];
+  }
+  return v;
+}
+
+const TYPE_NAMES: Record<string, string> = { int: 'an integer', number: 'a number', string: 'a string', boolean: 'true or false', array: 'a list', object: 'a mapping', record: 'a mapping', null: 'null' };
+
+/** One zod issue as a human message (without the key). */
+function issueMessage(issue: z.core.$ZodIssue, value: unknown): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      if (value === undefined) return 'required';
+      return `must be ${TYPE_NAMES[issue.expected] ?? issue.expected}, got ${describeValue(value)}`;
+    case 'too_small': {
+      if (issue.origin === 'array') return `must have at least ${issue.minimum} item(s)`;
+      if (issue.origin === 'string') return 'must not be empty';
+      return `must be ${issue.inclusive ? '>=' : '>'} ${issue.minimum}, got ${describeValue(value)}`;
+    }
+    case 'too_big':
+      if (issue.origin === 'array') return `must have at most ${issue.maximum} item(s)`;
+      return `must be ${issue.inclusive ? '<=' : '<'} ${issue.maximum}, got ${describeValue(value)}`;
+    case 'invalid_value':
+      return `must be one of ${issue.values.map((v) => (typeof v === 'string' ? `'${v}'` : String(v))).join(', ')}, got ${describeValue(value)}`;
+    default:
+      return issue.message;
+  }
+}
+
+/**
+ * Reads a configuration: the file's values, then `overrides` on top, validated by `schema`. Returns the
+ * parsed config (defaults filled in). Throws one ConfigError listing every problem, each as
+ * `<file>: line N: key 'x': message` (or `--x: message` for an override).
+ */
+export function parseConfig<S extends z.ZodType>(schema: S, sources: ConfigSources): z.output<S> {
+  const fromFile: FileValues = sources.file !== undefined ? readConfigFile(sources.file) : { values: {}, keyLines: new Map() };
+  const overrides = Object.fromEntries(Object.entries(sources.overrides ?? {}).filter(([, v]) => v !== undefined));
+  const merged: Record<string, unknown> = { ...fromFile.values, ...overrides };
+  const result = schema.safeParse(merged);
+  if (result.success) return result.data;
+
+  const known = schemaKeys(schema);
+  const where = (key: string): string => {
+    if (key in overrides) return `--${key}`;
+    if (sources.file !== undefined) {
+      const line = fromFile.keyLines.get(key);
+      return `${sources.file}: ${line !== undefined ? `line ${line}: ` : ''}key '${key}'`;
+    }
+    return `key '${key}'`;
+  };
+  // Problems in file order (by line), then those without a line (missing keys, flags) in schema order.
+  const problems: { line: number; text: string }[] = [];
+  const lineOfKey = (key: string) => (key in overrides ? Infinity : (fromFile.keyLines.get(key) ?? Infinity));
+  for (const issue of result.error.issues) {
+    if (issue.code === 'unrecognized_keys' && issue.path.length === 0) {
+      for (const key of issue.keys) problems.push({ line: lineOfKey(key), text: `${where(key)}: ${unknownKeyMessage(key, known)}` });
+      continue;
+    }
+    const top = issue.path.length ? String(issue.path[0]) : '';
+    const value = valueAt(merged, issue.path);
+    let msg = issueMessage(issue, value);
+    if (msg === 'required' && issue.path.length === 1) {
+      msg = sources.file !== undefined ? `required (set it in the file or with --${top})` : `required (--${top})`;
+    }
+    const nested = issue.path.length > 1 ? ` (at ${formatPath(issue.path)})` : '';
+    problems.push({ line: lineOfKey(top), text: top === '' ? `${sources.file ?? 'config'}: ${msg}` : `${where(top)}${nested}: ${msg}` });
+  }
+  // Array.prototype.sort is stable, so equal lines keep zod's (schema) order.
+  throw new ConfigError(problems.sort((a, b) => (a.line === b.line ? 0 : a.line < b.line ? -1 : 1)).map((p) => p.text));
+}
