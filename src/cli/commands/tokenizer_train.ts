@@ -179,7 +179,11 @@ export function registerTokenizerCommands(program: Command): void {
           return;
         }
         const why =
-          trained.stoppedBy === 'vocab-size' ? 'target size reached' : trained.stoppedBy === 'min-frequency' ? `no pair occurs ${o.minFrequency}+ times` : trained.stoppedBy === 'no-pairs' ? 'no pairs left to merge' : 'EM + pruning';
+          trained.vocabSize > o.vocabSize
+            ? 'special tokens and the alphabet alone exceed the target'
+            : trained.stoppedBy === 'vocab-size'
+              ? 'target size reached'
+              : trained.stoppedBy === 'min-frequency' ? `no pair occurs ${o.minFrequency}+ times` : trained.stoppedBy === 'no-pairs' ? 'no pairs left to merge' : 'EM + pruning';
         console.log(
           `trained ${trained.type} tokenizer: ${trained.vocabSize} tokens (target ${o.vocabSize}; ${trained.specialTokens.length} special, ${trained.alphabetSize} characters${trained.type === 'unigram' ? '' : `, ${trained.merges} merges`}; ${why})`,
         );
