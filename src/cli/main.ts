@@ -5,6 +5,7 @@ import { nativeAddon, nativeLoadError } from '../native/addon.ts';
 import { DEMO_TEXT, runDemo } from '../demo/tiny_lm.ts';
 import { VERSION } from '../version.ts';
 import { registerTokenize } from './commands/tokenize.ts';
+import { registerTokenizerCommands } from './commands/tokenizer_train.ts';
 import { printModelInfo, registerConvert, registerModelCommands } from './commands/model.ts';
 
 function parseIntArg(name: string, min: number) {
@@ -81,6 +82,7 @@ export function buildProgram(): Command {
     });
 
   registerTokenize(program);
+  registerTokenizerCommands(program);
   registerModelCommands(program);
   registerConvert(program);
 
