@@ -5,6 +5,7 @@ import { nativeAddon, nativeLoadError } from '../native/addon.ts';
 import { DEMO_TEXT, runDemo } from '../demo/tiny_lm.ts';
 import { VERSION } from '../version.ts';
 import { registerTokenize } from './commands/tokenize.ts';
+import { registerTrainCommands } from './commands/train.ts';
 import { registerTokenizerCommands } from './commands/tokenizer_train.ts';
 import { printModelInfo, registerConvert, registerModelCommands } from './commands/model.ts';
 
@@ -85,6 +86,7 @@ export function buildProgram(): Command {
   registerTokenizerCommands(program);
   registerModelCommands(program);
   registerConvert(program);
+  registerTrainCommands(program);
 
   return program;
 }

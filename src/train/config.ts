@@ -100,6 +100,8 @@ export const trainingArgumentsShape = {
   resume_from_checkpoint: z.union([z.null(), path(), z.literal(true)], { error: 'must be a checkpoint folder, true (the latest checkpoint in output_dir) or null' })
     .default(null)
     .describe('Continue a run from this checkpoint folder, or true for the latest checkpoint in output_dir; null = start fresh.'),
+  overwrite_output_dir: z.boolean().default(false)
+    .describe('Start afresh in an output_dir that already holds checkpoints (they are deleted); without it such a run is refused unless resuming.'),
   skip_invalid: z.boolean().default(false).describe('Skip (and count) malformed dataset records instead of stopping at the first one.'),
   eval_fraction: fraction().default(0).describe('When there is no eval file, hold out this fraction of the training records (chosen with data_seed) for evaluation; 0 = none.'),
   dataloader_drop_last: z.boolean().default(false).describe('Drop the last incomplete batch of every epoch.'),
@@ -194,6 +196,7 @@ export const sftConfigShape = {
   dataset_text_field: z.string().min(1).default('text').describe('Field holding the text of plain-text records.'),
 
   use_lora: z.boolean().default(false).describe('Train low-rank adapters (LoRA) instead of the full weights.'),
+  merge_lora: z.boolean().default(false).describe('With use_lora: also write the base model with the adapters merged in, to output_dir/merged (a plain Hugging Face folder).'),
   lora_r: posInt().default(8).describe('LoRA rank: the inner dimension of each adapter.'),
   lora_alpha: z.number().gt(0).default(16).describe('LoRA scaling numerator: the update is scaled by lora_alpha / lora_r.'),
   lora_dropout: fraction().default(0.05).describe('Dropout on the LoRA input.'),

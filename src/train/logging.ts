@@ -218,7 +218,7 @@ export class MetricsLogger {
   }
 
   /** Moves the progress bar between log calls (every optimizer step, if the trainer wants a live bar). */
-  advance(step: number, info: { loss?: number; learningRate?: number; numTokens?: number } = {}): void {
+  advance(step: number, info: { loss?: number; learningRate?: number; numTokens?: number; tokensPerSecond?: number } = {}): void {
     this.progress?.update(step, info);
   }
 

@@ -10,7 +10,7 @@
 
 import path from 'node:path';
 import { AlignkitError, type Tensor } from '../tensor/index.ts';
-import { clipGradNorm, type Optimizer } from '../optim/index.ts';
+import { Optimizer, clipGradNorm } from '../optim/index.ts';
 import { latestCheckpoint, loadOptimizerState, readTrainerState, removeStaleStaging, rotateCheckpoints, saveCheckpoint, type TrainerState } from './checkpoint.ts';
 
 /** What a trainer provides to the loop. MB is its micro-batch type. */
@@ -49,7 +49,8 @@ export interface TrainLogger {
 
 /** Early stopping as the loop uses it (EarlyStopping in early_stopping.ts satisfies it). */
 export interface StopCriterion {
-  update(step: number, value: number): { improved: boolean; shouldStop: boolean };
+  /** improved: resets patience; isBest (when given): the best value moved at all (even by less than the threshold). */
+  update(step: number, value: number): { improved: boolean; shouldStop: boolean; isBest?: boolean };
   state(): unknown;
   restore(s: never): void;
 }
@@ -64,6 +65,12 @@ export interface LoopOptions {
   /** Learning rate for optimizer step `step` (0-based). */
   lrAt: (step: number) => number;
   loggingSteps: number;
+  /** Also log step 1. */
+  loggingFirstStep?: boolean;
+  /** Evaluate once before the first step of a fresh run (a baseline). */
+  evalOnStart?: boolean;
+  /** Checkpoints without optimizer/RNG state (weights only): smaller, but not resumable. */
+  saveOnlyModel?: boolean;
   /** Evaluate every N steps (null: never during training); also at the end when evaluateAtEnd. */
   evalSteps: number | null;
   evaluateAtEnd: boolean;
@@ -116,6 +123,14 @@ function faultPoint(kind: 'after-step' | 'mid-save', step: number): void {
 
 export class NonFiniteError extends AlignkitError {}
 
+/** Stands in for the optimizer in weights-only checkpoints: no parameters, no buffers. */
+const EMPTY_OPTIMIZER = new (class extends Optimizer<{ lr: number }> {
+  constructor() {
+    super('none', [] as Tensor[], { lr: 0 });
+  }
+  protected update(): void {}
+})();
+
 export async function runTrainingLoop<MB>(task: TrainTask<MB>, optimizer: Optimizer<{ lr: number }>, logger: TrainLogger, opts: LoopOptions): Promise<LoopResult> {
   const t0 = Date.now();
   const params = optimizer.groups.flatMap((g) => g.params);
@@ -132,6 +147,8 @@ export async function runTrainingLoop<MB>(task: TrainTask<MB>, optimizer: Optimi
     const ckpt = opts.resumeFrom === 'latest' ? latestCheckpoint(opts.outputDir) : { dir: path.resolve(opts.resumeFrom), step: -1 };
     if (!ckpt) throw new AlignkitError(`resume: no complete checkpoint-<step> folder in ${opts.outputDir}`);
     const state = readTrainerState(ckpt.dir);
+    if (state.extra?.saveOnlyModel === true)
+      throw new AlignkitError(`resume: ${ckpt.dir} was saved with save_only_model (weights only); it cannot be resumed exactly — start a new run from its weights instead`);
     task.loadModel(ckpt.dir);
     loadOptimizerState(ckpt.dir, optimizer, state.optimizer);
     task.restore({ data: state.data, rng: state.rng, extra: state.extra ?? {} });
@@ -156,7 +173,7 @@ export async function runTrainingLoop<MB>(task: TrainTask<MB>, optimizer: Optimi
   let winMetrics: Record<string, number> = {};
 
   const checkpoint = (): string =>
-    saveCheckpoint(opts.outputDir, {
+    opts.saveOnlyModel ? saveModelOnlyCheckpoint() : saveCheckpoint(opts.outputDir, {
       writeModel: (dir) => {
         task.saveModel(dir);
         faultPoint('mid-save', globalStep);
@@ -177,6 +194,14 @@ export async function runTrainingLoop<MB>(task: TrainTask<MB>, optimizer: Optimi
       },
     });
 
+  // save_only_model: the same atomic folder, but the optimizer is written empty and the state says so.
+  const saveModelOnlyCheckpoint = (): string =>
+    saveCheckpoint(opts.outputDir, {
+      writeModel: (dir) => task.saveModel(dir),
+      optimizer: EMPTY_OPTIMIZER,
+      state: { globalStep, epoch: task.epoch(), nanSteps, tokensSeen, earlyStopping: null, best, config: opts.config, data: null, rng: {}, extra: { saveOnlyModel: true } },
+    });
+
   const evaluate = async (): Promise<Record<string, number> | null> => {
     if (!task.evaluate) return null;
     const raw = await task.evaluate();
@@ -187,6 +212,7 @@ export async function runTrainingLoop<MB>(task: TrainTask<MB>, optimizer: Optimi
     return m;
   };
 
+  if (opts.evalOnStart && globalStep === 0) await evaluate();
   while (globalStep < opts.totalSteps) {
     // ------------------------------------------------------------------ one optimizer step
     const micro: MB[] = [];
@@ -235,7 +261,7 @@ export async function runTrainingLoop<MB>(task: TrainTask<MB>, optimizer: Optimi
 
     const elapsed = (Date.now() - winStart) / 1000;
     opts.onStep?.({ step: globalStep, loss: stepLoss, gradNorm: clip.totalNorm, learningRate: lr, tokensPerSecond: elapsed > 0 ? winTokens / elapsed : 0, skipped });
-    if (globalStep % opts.loggingSteps === 0 || globalStep === opts.totalSteps) {
+    if (globalStep % opts.loggingSteps === 0 || globalStep === opts.totalSteps || (opts.loggingFirstStep && globalStep === 1)) {
       const m: Record<string, number> = { learning_rate: lr, grad_norm: clip.totalNorm, epoch: task.epoch(), tokens_per_second: elapsed > 0 ? winTokens / elapsed : 0 };
       if (winSteps > 0) {
         m.loss = winLoss / winSteps;
@@ -259,7 +285,11 @@ export async function runTrainingLoop<MB>(task: TrainTask<MB>, optimizer: Optimi
     if (evalNow) {
       const value = evalNow[opts.metricForBestModel];
       if (value === undefined) throw new AlignkitError(`metric_for_best_model '${opts.metricForBestModel}' is not among the eval metrics (${Object.keys(evalNow).join(', ')})`);
-      if (opts.earlyStopping) ({ improved, shouldStop } = opts.earlyStopping.update(globalStep, value));
+      if (opts.earlyStopping) {
+        const u = opts.earlyStopping.update(globalStep, value);
+        improved = u.isBest ?? u.improved;
+        shouldStop = u.shouldStop;
+      }
       else improved = Number.isFinite(value) && (best === null || better(value, best.value));
       if (improved) best = { checkpoint: null, step: globalStep, value };
     }

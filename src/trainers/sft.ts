@@ -19,10 +19,10 @@ import { collate, type Batch } from '../data/collate.ts';
 import { applyLora, type LoraHandle } from '../nn/lora.ts';
 import { saveLoraAdapter } from '../models/peft.ts';
 import { openSafetensors } from '../io/safetensors.ts';
-import { learningRateAt, warmupStepsFor, type LrScheduleConfig } from '../train/schedule.ts';
+import { learningRateAt, type LrScheduleConfig } from '../train/schedule.ts';
 import { EarlyStopping } from '../train/early_stopping.ts';
 import { MetricsLogger } from '../train/logging.ts';
-import type { SftConfig } from '../train/config.ts';
+import { bestMetricName, evalStepsOf, greaterIsBetter, lrScheduleFor, trainDataPath, type SftConfig } from '../train/config.ts';
 import { latestCheckpoint, listCheckpoints, readTrainerState } from '../train/checkpoint.ts';
 import { runTrainingLoop, weightDecayGroups, type LoopResult, type TrainTask } from '../train/loop.ts';
 import { lrRangeTest, type LrFindOptions, type LrFindResult } from '../train/lr_find.ts';
@@ -103,8 +103,7 @@ interface SftSession {
 }
 
 async function prepareSft(cfg: SftConfig): Promise<SftSession> {
-  const trainPath = cfg.train_file ?? cfg.dataset_path;
-  if (!trainPath) throw new AlignkitError('sft: give dataset_path (or train_file)');
+  const trainPath = trainDataPath(cfg);
 
   // ---------------------------------------------------------------- model, tokenizer, adapters
   const tok = loadTokenizer(cfg.model_name_or_path);
@@ -141,7 +140,7 @@ async function prepareSft(cfg: SftConfig): Promise<SftSession> {
     const src = await openRowSource(trainPath);
     const n = src.length;
     await src.close();
-    const split = splitTrainEval(n, { evalFraction: cfg.eval_fraction, seed: cfg.seed });
+    const split = splitTrainEval(n, { evalFraction: cfg.eval_fraction, seed: cfg.data_seed ?? cfg.seed });
     train = await SftDataset.open(trainPath, tok, dataOpts, split.train);
     evalSet = await SftDataset.open(trainPath, tok, dataOpts, split.eval);
   } else train = await SftDataset.open(trainPath, tok, dataOpts);
@@ -151,15 +150,14 @@ async function prepareSft(cfg: SftConfig): Promise<SftSession> {
   const replayRows = rehearsal ? Math.round(B * cfg.rehearsal_ratio) : 0;
   if (rehearsal && (replayRows === 0 || replayRows >= B))
     throw new AlignkitError(`sft: rehearsal_ratio ${cfg.rehearsal_ratio} of per_device_train_batch_size ${B} gives ${replayRows} replay rows per micro-batch; it must be between 1 and ${B - 1}`);
-  const sampler = new BatchSampler(train.length, { batchSize: B - replayRows, seed: cfg.seed });
-  const replaySampler = rehearsal ? new BatchSampler(rehearsal.length, { batchSize: replayRows, seed: cfg.seed + 7 }) : null;
+  const sampler = new BatchSampler(train.length, { batchSize: B - replayRows, seed: cfg.data_seed ?? cfg.seed, dropLast: cfg.dataloader_drop_last });
+  const replaySampler = rehearsal ? new BatchSampler(rehearsal.length, { batchSize: replayRows, seed: (cfg.data_seed ?? cfg.seed) + 7 }) : null;
   const padTokenId = padTokenOf(tok, model);
   let microBatches = 0;
 
   const accum = cfg.gradient_accumulation_steps;
   const totalSteps = cfg.max_steps > 0 ? cfg.max_steps : Math.max(1, Math.ceil((cfg.num_train_epochs * sampler.batchesPerEpoch) / accum));
-  const warmup = warmupStepsFor(totalSteps, cfg.warmup_ratio, cfg.warmup_steps);
-  const schedule: LrScheduleConfig = { type: cfg.lr_scheduler_type, learningRate: cfg.learning_rate, totalSteps, warmupSteps: warmup, ...schedulerKwargs(cfg.lr_scheduler_kwargs) };
+  const schedule: LrScheduleConfig = lrScheduleFor(cfg, totalSteps);
 
   // ---------------------------------------------------------------- regularisers against forgetting
   const regularizer =
@@ -270,12 +268,19 @@ export async function runSft(cfg: SftConfig, runOpts: RunSftOptions = {}): Promi
     if (ck) MetricsLogger.truncateAfter(outputDir, readTrainerState(ck.dir).globalStep);
   }
   fs.mkdirSync(outputDir, { recursive: true });
-  const logger = new MetricsLogger(outputDir, { tensorboard: cfg.report_to.includes('tensorboard'), console: runOpts.console ?? !cfg.disable_tqdm, totalSteps });
+  const showProgress = runOpts.console ?? !cfg.disable_tqdm;
+  const logger = new MetricsLogger(outputDir, {
+    tensorboard: cfg.report_to.includes('tensorboard'),
+    console: showProgress,
+    isTTY: showProgress && !cfg.disable_tqdm && Boolean(process.stderr.isTTY),
+    totalSteps,
+    tensorboardDir: cfg.logging_dir ?? undefined,
+  });
   const earlyStopping =
     cfg.early_stopping_patience !== null
       ? new EarlyStopping({ metric: cfg.metric_for_best_model, mode: greaterIsBetter(cfg) ? 'max' : 'min', patience: cfg.early_stopping_patience, minDelta: cfg.early_stopping_threshold })
       : null;
-  const evalSteps = evalSet && cfg.eval_strategy === 'steps' ? (cfg.eval_steps ?? cfg.logging_steps) : evalSet && cfg.eval_strategy === 'epoch' ? stepsPerEpoch : null;
+  const evalSteps = evalSet && cfg.eval_strategy === 'steps' ? evalStepsOf(cfg) : evalSet && cfg.eval_strategy === 'epoch' ? stepsPerEpoch : null;
   const saveSteps = cfg.save_strategy === 'steps' ? cfg.save_steps : cfg.save_strategy === 'epoch' ? stepsPerEpoch : null;
 
   let result: LoopResult;
@@ -287,11 +292,17 @@ export async function runSft(cfg: SftConfig, runOpts: RunSftOptions = {}): Promi
       maxGradNorm: cfg.max_grad_norm,
       lrAt: (step) => learningRateAt(step, schedule),
       loggingSteps: cfg.logging_steps,
+      loggingFirstStep: cfg.logging_first_step,
+      evalOnStart: cfg.eval_on_start,
+      saveOnlyModel: cfg.save_only_model,
+      onStep: (i) => {
+        logger.advance(i.step, { loss: i.loss, learningRate: i.learningRate, tokensPerSecond: i.tokensPerSecond });
+      },
       evalSteps,
       evaluateAtEnd: evalSet !== null,
       saveSteps,
       saveTotalLimit: cfg.save_total_limit,
-      metricForBestModel: cfg.metric_for_best_model.startsWith('eval_') ? cfg.metric_for_best_model : `eval_${cfg.metric_for_best_model}`,
+      metricForBestModel: bestMetricName(cfg),
       greaterIsBetter: greaterIsBetter(cfg),
       loadBestModelAtEnd: cfg.load_best_model_at_end,
       earlyStopping,
@@ -329,7 +340,7 @@ export async function runSft(cfg: SftConfig, runOpts: RunSftOptions = {}): Promi
       ...(result.lastEval ?? {}),
     };
     fs.writeFileSync(path.join(outputDir, 'train_results.json'), `${JSON.stringify(summary, null, 2)}\n`);
-    logger.summary(summary);
+    logger.summary(Object.fromEntries(Object.entries(summary).map(([k, v]) => [k, typeof v === 'number' || typeof v === 'string' ? v : String(v)])));
   } finally {
     logger.close();
     await session.dispose();
@@ -360,21 +371,4 @@ export async function runSftLrFind(cfg: SftConfig, o: Partial<LrFindOptions>): P
   } finally {
     await session.dispose();
   }
-}
-
-function greaterIsBetter(cfg: SftConfig): boolean {
-  if (cfg.greater_is_better !== null) return cfg.greater_is_better;
-  return !/loss|perplexity/.test(cfg.metric_for_best_model);
-}
-
-function schedulerKwargs(kw: Record<string, unknown>): Record<string, number> {
-  const out: Record<string, number> = {};
-  const names: Record<string, string> = { min_lr_ratio: 'minLrRatio', num_cycles: 'numCycles', power: 'power', step_size: 'stepSize', gamma: 'gamma', cycle_steps: 'cycleSteps', base_lr_ratio: 'baseLrRatio' };
-  for (const [k, v] of Object.entries(kw)) {
-    const name = names[k];
-    if (!name) throw new AlignkitError(`lr_scheduler_kwargs: unknown key '${k}' (known: ${Object.keys(names).join(', ')})`);
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new AlignkitError(`lr_scheduler_kwargs: '${k}' must be a number`);
-    out[name] = v;
-  }
-  return out;
 }
