@@ -49,12 +49,13 @@ export function hash64(s: string): Hash64 {
 }
 
 /**
- * A set of 64-bit hashes in one open-addressing table (linear probing) over a Uint32Array of [hi, lo] pairs.
- * Memory: 8 bytes per slot, and the table is kept between 35% and 70% full, so 11-23 bytes per distinct hash
- * (doubling needs the old and the new table for a moment: up to 3x that at the peak of a resize). The all-zero
- * pair marks an empty slot; a hash that is genuinely (0, 0) is stored as (0, 1).
+ * A map from 64-bit hashes to a 32-bit value (the line where the text was first seen), in one open-addressing
+ * table (linear probing) over a Uint32Array of [hi, lo, value] triples. Memory: 12 bytes per slot, and the table
+ * is kept between 35% and 70% full, so 17-34 bytes per distinct hash; while doubling, the old and new tables
+ * exist together for a moment. The all-zero (hi, lo) pair marks an empty slot, so a hash that is genuinely (0, 0)
+ * is stored as (0, 1) (one more, negligible, chance of a collision).
  */
-export class HashSet64 {
+export class HashMap64 {
   private table: Uint32Array;
   private mask: number;
   private count = 0;
@@ -62,7 +63,7 @@ export class HashSet64 {
   constructor(initialCapacity = 1024) {
     let cap = 16;
     while (cap < initialCapacity * 2) cap *= 2;
-    this.table = new Uint32Array(cap * 2);
+    this.table = new Uint32Array(cap * 3);
     this.mask = cap - 1;
   }
 
@@ -75,48 +76,50 @@ export class HashSet64 {
     return this.table.byteLength;
   }
 
-  has(h: Hash64): boolean {
+  get(h: Hash64): number | undefined {
     const hi = h.hi >>> 0;
     const lo = (h.hi === 0 && h.lo === 0 ? 1 : h.lo) >>> 0;
     const t = this.table;
     for (let i = lo & this.mask; ; i = (i + 1) & this.mask) {
-      const a = t[2 * i], b = t[2 * i + 1];
-      if (a === 0 && b === 0) return false;
-      if (a === hi && b === lo) return true;
+      const a = t[3 * i], b = t[3 * i + 1];
+      if (a === 0 && b === 0) return undefined;
+      if (a === hi && b === lo) return t[3 * i + 2];
     }
   }
 
-  /** Adds h; returns false when it was already present. */
-  add(h: Hash64): boolean {
+  /** Stores value under h unless h is present; returns the value already there, or undefined when added. */
+  setIfAbsent(h: Hash64, value: number): number | undefined {
     if ((this.count + 1) * 10 > (this.mask + 1) * 7) this.grow();
     const hi = h.hi >>> 0;
     const lo = (h.hi === 0 && h.lo === 0 ? 1 : h.lo) >>> 0;
     const t = this.table;
     for (let i = lo & this.mask; ; i = (i + 1) & this.mask) {
-      const a = t[2 * i], b = t[2 * i + 1];
+      const a = t[3 * i], b = t[3 * i + 1];
       if (a === 0 && b === 0) {
-        t[2 * i] = hi;
-        t[2 * i + 1] = lo;
+        t[3 * i] = hi;
+        t[3 * i + 1] = lo;
+        t[3 * i + 2] = value >>> 0;
         this.count++;
-        return true;
+        return undefined;
       }
-      if (a === hi && b === lo) return false;
+      if (a === hi && b === lo) return t[3 * i + 2];
     }
   }
 
   private grow(): void {
     const old = this.table;
     const cap = (this.mask + 1) * 2;
-    this.table = new Uint32Array(cap * 2);
+    this.table = new Uint32Array(cap * 3);
     this.mask = cap - 1;
     const t = this.table;
-    for (let j = 0; j < old.length; j += 2) {
+    for (let j = 0; j < old.length; j += 3) {
       const hi = old[j], lo = old[j + 1];
       if (hi === 0 && lo === 0) continue;
       let i = lo & this.mask;
-      while (t[2 * i] !== 0 || t[2 * i + 1] !== 0) i = (i + 1) & this.mask;
-      t[2 * i] = hi;
-      t[2 * i + 1] = lo;
+      while (t[3 * i] !== 0 || t[3 * i + 1] !== 0) i = (i + 1) & this.mask;
+      t[3 * i] = hi;
+      t[3 * i + 1] = lo;
+      t[3 * i + 2] = old[j + 2];
     }
   }
 }
