@@ -5,6 +5,7 @@ import { nativeAddon, nativeLoadError } from '../native/addon.ts';
 import { DEMO_TEXT, runDemo } from '../demo/tiny_lm.ts';
 import { VERSION } from '../version.ts';
 import { registerTokenize } from './commands/tokenize.ts';
+import { registerDataCommands } from './commands/data.ts';
 import { printModelInfo, registerConvert, registerModelCommands } from './commands/model.ts';
 
 function parseIntArg(name: string, min: number) {
@@ -83,6 +84,7 @@ export function buildProgram(): Command {
   registerTokenize(program);
   registerModelCommands(program);
   registerConvert(program);
+  registerDataCommands(program);
 
   return program;
 }

@@ -162,7 +162,7 @@ export function lshParams(threshold: number, numPerm: number, fpWeight = 0.1, fn
 /** Kept signatures (in blocks, so growth never copies them all) with LSH band tables over them. */
 export class NearDupIndex {
   private readonly blocks: Uint32Array[] = [];
-  private readonly perBlock = 4096;
+  private readonly perBlock = 256;
   private readonly tables: Map<number, number | number[]>[];
   /** Line (or any id) of each stored signature. */
   private readonly ids: number[] = [];
@@ -333,7 +333,7 @@ export class Deduplicator {
 
   /** Bytes held by the exact-hash tables and the signature blocks (band tables not counted). */
   approxBytes(): number {
-    const sigBytes = (n: number): number => Math.ceil(n / 4096) * 4096 * this.options.numPerm * 4;
+    const sigBytes = (n: number): number => Math.ceil(n / 256) * 256 * this.options.numPerm * 4;
     return this.exact.bytes + (this.evalExact?.bytes ?? 0) + sigBytes(this.near.size) + sigBytes(this.evalNear?.size ?? 0);
   }
 }
