@@ -2,8 +2,9 @@
 // re-weighting, counterfactual augmentation by swapping term pairs, and a Markdown / JSON report.
 //
 // Lexicon (JSON): {description?, attributes: {NAME: {groups: {GROUP: [terms]}, swaps?: [[a, b], ...]}}}. Terms are
-// single words, matched case-insensitively on word boundaries (a word = letters / marks with inner apostrophes,
-// so "he" does not match inside "the" or "he's" and "women" is not "men"). The default lexicon
+// single words of letters, matched case-insensitively on word boundaries: a word is a maximal run of letters and
+// combining marks, so "he" does not match inside "the" or "Hermann" and "women" is not "men", while an apostrophe
+// ends a word ("He's" holds "he", and becomes "She's"). The default lexicon
 // (lexicons/default.json: gender, religion, nationality) is illustrative and incomplete — see its description.
 //
 // A row's group for an attribute: the one group whose terms it mentions; rows mentioning none are 'none', rows
@@ -35,7 +36,7 @@ export interface Lexicon {
   attributes: Record<string, AttributeLexicon>;
 }
 
-const WORD = /[\p{L}\p{M}]+(?:['’][\p{L}\p{M}]+)*/gu;
+const WORD = /[\p{L}\p{M}]+/gu;
 
 export function loadLexicon(file: string = DEFAULT_LEXICON): Lexicon {
   let raw: unknown;
@@ -63,11 +64,11 @@ export function validateLexicon(raw: unknown, file: string): Lexicon {
     if (groups === null || typeof groups !== 'object' || Array.isArray(groups) || Object.keys(groups as object).length === 0) fail(`attributes.${name}.groups`, 'expected a non-empty object {group: [terms]}');
     const g: Record<string, string[]> = {};
     for (const [gn, terms] of Object.entries(groups as Record<string, unknown>)) {
-      if (!Array.isArray(terms) || !terms.every((t) => typeof t === 'string' && /^[\p{L}\p{M}]+(?:['’][\p{L}\p{M}]+)*$/u.test(t))) fail(`attributes.${name}.groups.${gn}`, 'expected a list of single words');
+      if (!Array.isArray(terms) || !terms.every((t) => typeof t === 'string' && /^[\p{L}\p{M}]+$/u.test(t))) fail(`attributes.${name}.groups.${gn}`, 'expected a list of single words (letters only)');
       g[gn] = (terms as string[]).map((t) => t.toLowerCase());
     }
     const swapsRaw = (a as Record<string, unknown>).swaps ?? [];
-    if (!Array.isArray(swapsRaw) || !swapsRaw.every((p) => Array.isArray(p) && p.length === 2 && p.every((t) => typeof t === 'string'))) fail(`attributes.${name}.swaps`, 'expected a list of [word, word] pairs');
+    if (!Array.isArray(swapsRaw) || !swapsRaw.every((p) => Array.isArray(p) && p.length === 2 && p.every((t) => typeof t === 'string' && /^[\p{L}\p{M}]+$/u.test(t)))) fail(`attributes.${name}.swaps`, 'expected a list of [word, word] pairs (letters only)');
     out.attributes[name] = { groups: g, swaps: (swapsRaw as [string, string][]).map(([x, y]) => [x.toLowerCase(), y.toLowerCase()]) };
   }
   return out;
