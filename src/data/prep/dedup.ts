@@ -34,7 +34,7 @@ import { PrepConfigError } from './errors.ts';
 
 /** NFKC, lower case, collapsed whitespace: the text that exact dedup hashes and near dedup shingles. */
 export function normalizeForDedup(text: string): string {
-  return text.normalize('NFKC').toLowerCase().replace(/\s+/gu, ' ').trim();
+  return text.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ').trim();
 }
 
 export interface ShingleSpec {

@@ -14,7 +14,8 @@
 //   dup_line_frac  (# lines equal to an earlier line) / (# lines)
 //   dup_line_char  (characters of those lines) / (characters of all lines)        [likewise for paragraphs]
 //   top_ngram_char(n)  count(most frequent word n-gram) * (characters of its words) / word characters;
-//                  only when that n-gram occurs more than once (else 0); ties go to the n-gram seen first
+//                  only when that n-gram occurs more than once (else 0); ties go to the n-gram that reached the
+//                  count first
 //   dup_ngram_char(n)  word characters of the words covered by a repeated occurrence (the 2nd, 3rd, ...) of
 //                  any word n-gram, each word counted once even when n-grams overlap / word characters
 //   symbol_ratio   (# of '#' + # of "..." or '…') / (# words)
@@ -34,14 +35,24 @@ export interface QualityStats {
 }
 
 export function words(text: string): string[] {
-  return text.split(/\s+/u).filter((w) => w.length > 0);
+  const ws = text.split(/\s+/);
+  if (ws.length && ws[0] === '') ws.shift();
+  if (ws.length && ws[ws.length - 1] === '') ws.pop();
+  return ws;
 }
 
 export function symbolRatio(text: string, ws = words(text)): number {
   if (ws.length === 0) return 0;
-  const hashes = (text.match(/#/g) ?? []).length;
-  const ellipses = (text.match(/\.\.\.|…/g) ?? []).length;
-  return (hashes + ellipses) / ws.length;
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 35 || c === 0x2026) n++; // '#', '…'
+    else if (c === 46 && text.charCodeAt(i + 1) === 46 && text.charCodeAt(i + 2) === 46) {
+      n++; // "..."
+      i += 2;
+    }
+  }
+  return n / ws.length;
 }
 
 /** Fraction of units (and of their characters) that repeat an earlier unit. */
@@ -73,68 +84,133 @@ function totalChars(ws: readonly string[]): number {
   return n;
 }
 
-/** Key of the n-gram starting at i: words joined by U+0001 (a control character, so not normally in a word). */
-function ngramKey(ws: readonly string[], i: number, n: number): string {
-  let k = ws[i];
-  for (let j = 1; j < n; j++) k += '\u0001' + ws[i + j];
-  return k;
+/** Words as integer ids (equal words, equal ids) plus their lengths: n-grams are compared as id runs. */
+interface WordIds {
+  ids: Int32Array;
+  lens: Int32Array;
+  chars: number;
 }
 
-export function topNgramCharFrac(ws: readonly string[], n: number, chars = totalChars(ws)): number {
-  if (ws.length < n || chars === 0) return 0;
-  const counts = new Map<string, { count: number; chars: number }>();
-  let best: { count: number; chars: number } | null = null;
-  for (let i = 0; i + n <= ws.length; i++) {
-    const k = ngramKey(ws, i, n);
-    let e = counts.get(k);
-    if (!e) {
-      let c = 0;
-      for (let j = 0; j < n; j++) c += ws[i + j].length;
-      e = { count: 0, chars: c };
-      counts.set(k, e);
+function wordIds(ws: readonly string[]): WordIds {
+  const intern = new Map<string, number>();
+  const ids = new Int32Array(ws.length);
+  const lens = new Int32Array(ws.length);
+  let chars = 0;
+  for (let i = 0; i < ws.length; i++) {
+    let id = intern.get(ws[i]);
+    if (id === undefined) intern.set(ws[i], (id = intern.size));
+    ids[i] = id;
+    lens[i] = ws[i].length;
+    chars += ws[i].length;
+  }
+  return { ids, lens, chars };
+}
+
+/**
+ * For every n-gram start i, the start of the first n-gram equal to it (i itself for a first occurrence). An
+ * open-addressing table of start positions keyed by a hash of the ids; equal hashes are confirmed by comparing
+ * the ids, so the result is exact.
+ */
+function firstOccurrences(ids: Int32Array, n: number): Int32Array {
+  const m = ids.length - n + 1;
+  const first = new Int32Array(Math.max(0, m));
+  if (m <= 0) return first;
+  let cap = 16;
+  while (cap < 2 * m) cap *= 2;
+  const mask = cap - 1;
+  const table = new Int32Array(cap); // start + 1, 0 = empty
+  for (let i = 0; i < m; i++) {
+    let h = 0x9e3779b9 ^ n;
+    for (let j = i; j < i + n; j++) {
+      h = Math.imul(h ^ ids[j], 0x85ebca6b);
+      h ^= h >>> 13;
     }
-    e.count++;
-    if (best === null || e.count > best.count) best = e;
+    let slot = (h ^ (h >>> 16)) & mask;
+    for (;;) {
+      const e = table[slot];
+      if (e === 0) {
+        table[slot] = i + 1;
+        first[i] = i;
+        break;
+      }
+      const st = e - 1;
+      let same = true;
+      for (let k = 0; k < n; k++) {
+        if (ids[st + k] !== ids[i + k]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) {
+        first[i] = st;
+        break;
+      }
+      slot = (slot + 1) & mask;
+    }
   }
-  if (!best || best.count < 2) return 0;
-  return (best.count * best.chars) / chars;
+  return first;
 }
 
-export function dupNgramCharFrac(ws: readonly string[], n: number, chars = totalChars(ws)): number {
-  if (ws.length < n || chars === 0) return 0;
-  const seen = new Set<string>();
-  const covered = new Uint8Array(ws.length);
-  for (let i = 0; i + n <= ws.length; i++) {
-    const k = ngramKey(ws, i, n);
-    if (seen.has(k)) covered.fill(1, i, i + n);
-    else seen.add(k);
+function topNgramIds(w: WordIds, n: number): number {
+  if (w.ids.length < n || w.chars === 0) return 0;
+  const first = firstOccurrences(w.ids, n);
+  const counts = new Int32Array(first.length);
+  let bestCount = 0, bestStart = -1;
+  for (let i = 0; i < first.length; i++) {
+    const c = ++counts[first[i]];
+    if (c > bestCount) {
+      bestCount = c;
+      bestStart = first[i];
+    }
   }
-  let dup = 0;
-  for (let i = 0; i < ws.length; i++) if (covered[i]) dup += ws[i].length;
-  return dup / chars;
+  if (bestCount < 2) return 0;
+  let len = 0;
+  for (let j = bestStart; j < bestStart + n; j++) len += w.lens[j];
+  return (bestCount * len) / w.chars;
+}
+
+function dupNgramIds(w: WordIds, n: number): number {
+  if (w.ids.length < n || w.chars === 0) return 0;
+  const first = firstOccurrences(w.ids, n);
+  let dup = 0, coveredTo = 0; // words [.., coveredTo) already counted
+  for (let i = 0; i < first.length; i++) {
+    if (first[i] === i) continue;
+    // A repeat: count only its words not counted by an overlapping earlier repeat.
+    for (let j = Math.max(i, coveredTo); j < i + n; j++) dup += w.lens[j];
+    coveredTo = Math.max(coveredTo, i + n);
+  }
+  return dup / w.chars;
+}
+
+export function topNgramCharFrac(ws: readonly string[], n: number): number {
+  return topNgramIds(wordIds(ws), n);
+}
+
+export function dupNgramCharFrac(ws: readonly string[], n: number): number {
+  return dupNgramIds(wordIds(ws), n);
 }
 
 export function qualityStats(text: string): QualityStats {
   const ws = words(text);
-  const chars = totalChars(ws);
+  const w = wordIds(ws);
   const l = duplicateUnitFractions(lines(text));
   const p = duplicateUnitFractions(paragraphs(text));
   return {
     words: ws.length,
-    wordChars: chars,
+    wordChars: totalChars(ws),
     symbolRatio: symbolRatio(text, ws),
     dupLineFrac: l.frac,
     dupLineCharFrac: l.charFrac,
     dupParaFrac: p.frac,
     dupParaCharFrac: p.charFrac,
-    topNgramCharFrac: { 2: topNgramCharFrac(ws, 2, chars), 3: topNgramCharFrac(ws, 3, chars), 4: topNgramCharFrac(ws, 4, chars) },
+    topNgramCharFrac: { 2: topNgramIds(w, 2), 3: topNgramIds(w, 3), 4: topNgramIds(w, 4) },
     dupNgramCharFrac: {
-      5: dupNgramCharFrac(ws, 5, chars),
-      6: dupNgramCharFrac(ws, 6, chars),
-      7: dupNgramCharFrac(ws, 7, chars),
-      8: dupNgramCharFrac(ws, 8, chars),
-      9: dupNgramCharFrac(ws, 9, chars),
-      10: dupNgramCharFrac(ws, 10, chars),
+      5: dupNgramIds(w, 5),
+      6: dupNgramIds(w, 6),
+      7: dupNgramIds(w, 7),
+      8: dupNgramIds(w, 8),
+      9: dupNgramIds(w, 9),
+      10: dupNgramIds(w, 10),
     },
   };
 }
@@ -167,7 +243,6 @@ export const GOPHER_THRESHOLDS: QualityThresholds = {
 export function qualityFailure(text: string, t: QualityThresholds = GOPHER_THRESHOLDS): string | null {
   const ws = words(text);
   if (ws.length < t.minWordsToJudge) return null;
-  const chars = totalChars(ws);
   const over = (name: string, v: number, max: number): string | null => (v > max ? `${name} ${v.toFixed(2)} > ${max}` : null);
   const sr = over('symbol_ratio', symbolRatio(text, ws), t.maxSymbolRatio);
   if (sr) return sr;
@@ -175,12 +250,13 @@ export function qualityFailure(text: string, t: QualityThresholds = GOPHER_THRES
   const p = duplicateUnitFractions(paragraphs(text));
   const r = over('dup_line_frac', l.frac, t.maxDupLineFrac) ?? over('dup_para_frac', p.frac, t.maxDupParaFrac) ?? over('dup_line_char_frac', l.charFrac, t.maxDupLineCharFrac) ?? over('dup_para_char_frac', p.charFrac, t.maxDupParaCharFrac);
   if (r) return r;
+  const w = wordIds(ws);
   for (const n of [2, 3, 4] as const) {
-    const x = over(`top_${n}gram_char_frac`, topNgramCharFrac(ws, n, chars), t.maxTopNgramCharFrac[n]);
+    const x = over(`top_${n}gram_char_frac`, topNgramIds(w, n), t.maxTopNgramCharFrac[n]);
     if (x) return x;
   }
   for (const n of [5, 6, 7, 8, 9, 10] as const) {
-    const x = over(`dup_${n}gram_char_frac`, dupNgramCharFrac(ws, n, chars), t.maxDupNgramCharFrac[n]);
+    const x = over(`dup_${n}gram_char_frac`, dupNgramIds(w, n), t.maxDupNgramCharFrac[n]);
     if (x) return x;
   }
   return null;

@@ -138,10 +138,13 @@ export function stripHtml(text: string): string {
  * (code, lists and poems rely on it).
  */
 export function normalizeWhitespace(text: string): string {
-  let s = text.replace(/\r\n?|[\u2028\u2029\u0085]/g, '\n');
-  s = s.replace(/[\t\v\f\p{Zs}]+/gu, ' ');
-  s = s.replace(/ *\n */g, '\n');
-  s = s.replace(/\n{3,}/g, '\n\n');
+  // \p{Zs} spelled out (U+0020, U+00A0, U+1680, U+2000-U+200A, U+202F, U+205F, U+3000): much faster than /\p{Zs}/u.
+  let s = /[\r\u2028\u2029\u0085]/.test(text) ? text.replace(/\r\n?|[\u2028\u2029\u0085]/g, '\n') : text;
+  if (/[\t\v\f\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000]|  /.test(s)) s = s.replace(/[\t\v\f \u00A0\u1680\u2000-\u200A\u202F\u205F\u3000]+/g, ' ');
+  if (s.includes('\n')) {
+    s = s.replace(/ ?\n ?/g, '\n');
+    s = s.replace(/\n{3,}/g, '\n\n');
+  }
   return s.trim();
 }
 

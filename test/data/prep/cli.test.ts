@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../../src/cli/main.ts';
 import { readRows, withWriter, type Row } from '../../../src/data/prep/stream.ts';
+import { SKIP_NO_ASSETS, asset, assetsDir } from '../../shared_assets.ts';
 
 const root = path.join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');
 const bin = path.join(root, 'bin', 'alignkit.mjs');
@@ -102,6 +103,16 @@ describe('alignkit data (in-process)', () => {
     const r = await cli(['data', 'clean', input, '-o', p('f.out.jsonl'), '--fields', 'prompt']);
     assert.equal(r.code, 1);
     assert.equal(r.err, `alignkit data clean: ${input} line 2, field 'prompt': missing field (the row has: other)`);
+  });
+
+  it('clean: token-length filters with a real tokenizer (GPT-2 BPE)', async (t) => {
+    if (assetsDir === null) return t.skip(SKIP_NO_ASSETS);
+    const input = write('tok.jsonl', jsonl([{ text: 'Hello world' }, { text: 'Hello world, this sentence is longer than five tokens.' }, { text: 'Hi' }]));
+    const r = await cli(['data', 'clean', input, '-o', p('tok.out.jsonl'), '--tokenizer', asset('tokenizers', 'gpt2-gpt-neox-tests'), '--min-tokens', '2', '--max-tokens', '5', '--json']);
+    assert.equal(r.code, 0, r.err);
+    // GPT-2: "Hello world" = [Hello, Ġworld] (2 tokens); "Hi" = 1 token; the long sentence is 11 tokens.
+    assert.deepEqual(await rows(p('tok.out.jsonl')), [{ text: 'Hello world' }]);
+    assert.deepEqual(JSON.parse(r.out).steps.at(-1).reasons, { too_many_tokens: 1, too_few_tokens: 1 });
   });
 
   it('dedup: exact + near duplicates and contamination against an eval file', async () => {
