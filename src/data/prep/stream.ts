@@ -362,46 +362,55 @@ export class CsvParser {
   /** Consumes text; calls onRecord for each complete record. */
   push(text: string, onRecord: (fields: string[], line: number, problem: string | null, endLine: number) => void): void {
     const d = this.delimiter;
-    for (let i = 0; i < text.length; i++) {
-      const c = text[i];
+    const n = text.length;
+    let i = 0;
+    while (i < n) {
       if (this.pendingCR) {
         this.pendingCR = false;
-        if (c === '\n') continue; // the LF of a CRLF already ended the record
+        if (text.charCodeAt(i) === 10) {
+          i++; // the LF of a CRLF already ended the record
+          continue;
+        }
       }
       if (this.inQuotes) {
-        if (c !== '\r' && c !== '\n') this.prevCR = false;
-        if (c === '"') {
-          if (text[i + 1] === '"') {
-            this.field += '"';
-            i++;
-          } else if (i + 1 === text.length) {
-            // Cannot tell "" from " at a piece boundary: decide on the next piece.
-            this.inQuotes = false;
-            this.afterQuote = true;
-            this.maybeEscapedQuote = true;
-          } else {
-            this.inQuotes = false;
-            this.afterQuote = true;
-          }
+        // Everything up to the next quote belongs to the field.
+        const q = text.indexOf('"', i);
+        const end = q < 0 ? n : q;
+        this.countLines(text, i, end);
+        this.field += text.slice(i, end);
+        if (q < 0) break;
+        if (q + 1 === n) {
+          // Cannot tell "" from " at a piece boundary: decide on the next piece.
+          this.inQuotes = false;
+          this.afterQuote = true;
+          this.maybeEscapedQuote = true;
+          i = n;
+        } else if (text.charCodeAt(q + 1) === 34) {
+          this.field += '"';
+          this.prevCR = false;
+          i = q + 2;
         } else {
-          // CR, LF and CRLF each end one physical line (a CRLF may be split across pieces).
-          if (c === '\r' || (c === '\n' && !this.prevCR)) this.line++;
-          this.prevCR = c === '\r';
-          this.field += c;
+          this.inQuotes = false;
+          this.afterQuote = true;
+          i = q + 1;
         }
         continue;
       }
       if (this.maybeEscapedQuote) {
         this.maybeEscapedQuote = false;
-        if (c === '"') {
+        if (text.charCodeAt(i) === 34) {
           this.field += '"';
           this.inQuotes = true;
           this.afterQuote = false;
+          this.prevCR = false;
+          i++;
           continue;
         }
       }
+      const c = text[i];
       if (c === d) {
         this.endField();
+        i++;
       } else if (c === '\n' || c === '\r') {
         this.endField();
         const fields = this.fields;
@@ -414,15 +423,44 @@ export class CsvParser {
         this.problem = null;
         this.quoted = false;
         this.recordLine = this.line;
-      } else if (c === '"' && !this.fieldStarted) {
-        this.inQuotes = true;
-        this.quoted = true;
-        this.fieldStarted = true;
+        i++;
+      } else if (c === '"') {
+        if (!this.fieldStarted) {
+          this.inQuotes = true;
+          this.quoted = true;
+          this.fieldStarted = true;
+          this.prevCR = false;
+        } else {
+          if (this.problem === null) this.problem = this.afterQuote ? 'unexpected character \'"\' after a closing quote (a quote inside a quoted field must be doubled)' : 'a quote inside an unquoted field (quote the whole field and double the inner quote)';
+          this.field += c;
+        }
+        i++;
       } else {
+        // A run of ordinary characters.
+        let j = i + 1;
+        while (j < n) {
+          const cj = text[j];
+          if (cj === d || cj === '\n' || cj === '\r' || cj === '"') break;
+          j++;
+        }
         if (this.afterQuote && this.problem === null) this.problem = `unexpected character ${JSON.stringify(c)} after a closing quote (a quote inside a quoted field must be doubled)`;
-        else if (c === '"' && this.problem === null) this.problem = 'a quote inside an unquoted field (quote the whole field and double the inner quote)';
-        this.field += c;
+        this.field += text.slice(i, j);
         this.fieldStarted = true;
+        i = j;
+      }
+    }
+  }
+
+  /** Counts physical lines in text[start, end) inside a quoted field: CR, LF and CRLF each end one. */
+  private countLines(text: string, start: number, end: number): void {
+    for (let k = start; k < end; k++) {
+      const c = text.charCodeAt(k);
+      if (c === 13) {
+        this.line++;
+        this.prevCR = true;
+      } else {
+        if (c === 10 && !this.prevCR) this.line++;
+        this.prevCR = false;
       }
     }
   }
