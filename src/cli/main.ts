@@ -7,6 +7,7 @@ import { VERSION } from '../version.ts';
 import { registerTokenize } from './commands/tokenize.ts';
 import { registerTrainCommands } from './commands/train.ts';
 import { registerTokenizerCommands } from './commands/tokenizer_train.ts';
+import { registerDataCommands } from './commands/data.ts';
 import { printModelInfo, registerConvert, registerModelCommands } from './commands/model.ts';
 
 function parseIntArg(name: string, min: number) {
@@ -87,6 +88,7 @@ export function buildProgram(): Command {
   registerModelCommands(program);
   registerConvert(program);
   registerTrainCommands(program);
+  registerDataCommands(program);
 
   return program;
 }
