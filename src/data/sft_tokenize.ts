@@ -101,7 +101,7 @@ export function tokenizeSftExample(tok: Tokenizer, ex: SftExample, opts: SftToke
   if (ids.length > opts.maxLength) {
     const mode = opts.truncation ?? 'error';
     if (mode === 'error') {
-      throw new DataError(loc.file, loc.line, null, `example has ${ids.length} tokens, more than maxLength ${opts.maxLength} (raise maxLength, or set truncation to 'right' or 'left')`);
+      throw new DataError(loc.file, loc.line, null, `example has ${ids.length} tokens, more than max_length ${opts.maxLength} (raise max_length, or set truncation to 'right' or 'left')`);
     }
     truncated = true;
     const n = opts.maxLength;

@@ -157,7 +157,7 @@ describe('invalid rows', { skip }, () => {
           [2, `2: malformed JSON: ${jsonError('{"prompt": "Q: b?", "completion": }')}`],
           [3, `3: field 'completion': missing (the row has 'prompt' but no 'completion')`],
           [4, `4: field 'messages[1].role': unknown role 'bot' (valid: system, user, assistant, tool)`],
-          [5, `5: example has 103 tokens, more than maxLength 32 (raise maxLength, or set truncation to 'right' or 'left')`],
+          [5, `5: example has 103 tokens, more than max_length 32 (raise max_length, or set truncation to 'right' or 'left')`],
           [6, '6: each line must be a JSON object, got a list'],
         ],
       );

@@ -259,7 +259,7 @@ describe('truncation', { skip }, () => {
     assert.throws(
       () => tokenizeSftExample(tok(), ex, { maxLength: 8 }, where),
       (e: unknown) =>
-        e instanceof DataError && e.line === 3 && e.message === `train.jsonl:3: example has 10 tokens, more than maxLength 8 (raise maxLength, or set truncation to 'right' or 'left')`,
+        e instanceof DataError && e.line === 3 && e.message === `train.jsonl:3: example has 10 tokens, more than max_length 8 (raise max_length, or set truncation to 'right' or 'left')`,
     );
   });
 

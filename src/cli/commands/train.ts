@@ -14,6 +14,7 @@ import { parseSweepSpec, runSweep } from '../../train/sweep.ts';
 interface CommonFlags {
   config?: string;
   resume?: boolean;
+  skipInvalid?: boolean;
   json?: boolean;
 }
 
@@ -21,6 +22,7 @@ function sftConfigFrom(cmd: Command, extra: Record<string, unknown> = {}): SftCo
   const o = cmd.opts<CommonFlags>();
   const overrides = { ...flagOverrides(cmd, SftConfigSchema), ...extra };
   if (o.resume) overrides.resume_from_checkpoint = true;
+  if (o.skipInvalid) overrides.skip_invalid = true;
   return parseConfig(SftConfigSchema, { file: o.config, overrides });
 }
 
@@ -38,6 +40,7 @@ export function registerTrainCommands(program: Command): void {
     )
     .option('--config <file>', 'YAML or JSON config with the fields below (flags override it)')
     .option('--resume', 'continue from the newest complete checkpoint in output_dir (same as resume_from_checkpoint: true)')
+    .option('--skip-invalid', 'skip (and count in the summary) malformed dataset rows instead of stopping at the first (same as skip_invalid: true)')
     .option('--json', 'print the final summary as one JSON object');
   registerConfigFlags(sft, SftConfigSchema);
   sft.action(async () => {
