@@ -6,6 +6,7 @@ import { DEMO_TEXT, runDemo } from '../demo/tiny_lm.ts';
 import { VERSION } from '../version.ts';
 import { registerTokenize } from './commands/tokenize.ts';
 import { printModelInfo, registerConvert, registerModelCommands } from './commands/model.ts';
+import { registerEval } from './commands/eval.ts';
 
 function parseIntArg(name: string, min: number) {
   return (value: string): number => {
@@ -83,6 +84,7 @@ export function buildProgram(): Command {
   registerTokenize(program);
   registerModelCommands(program);
   registerConvert(program);
+  registerEval(program);
 
   return program;
 }

@@ -112,7 +112,14 @@ export function signTest(wins: number, losses: number): { pValue: number; n: num
   if (n === 0) return { pValue: 1, n };
   const k = Math.min(wins, losses);
   let tail = 0;
-  for (let i = 0; i <= k; i++) tail += binomialPmf(i, n, 0.5);
+  if (n <= 1000) {
+    // C(n, i) / 2^n by the recurrence pmf(i+1) = pmf(i)·(n-i)/(i+1): exact for small n, no underflow below 1000.
+    let pmf = 2 ** -n;
+    for (let i = 0; i <= k; i++) {
+      tail += pmf;
+      pmf = (pmf * (n - i)) / (i + 1);
+    }
+  } else for (let i = 0; i <= k; i++) tail += binomialPmf(i, n, 0.5);
   return { pValue: Math.min(1, 2 * tail), n };
 }
 
