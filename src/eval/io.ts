@@ -92,8 +92,10 @@ export function stringField(file: string, line: number, row: Record<string, unkn
 export function stringListField(file: string, line: number, row: Record<string, unknown>, field: string): string[] {
   if (!(field in row)) throw new EvalInputError(file, line, `field '${field}' is missing`);
   const v = row[field];
-  if (typeof v === 'string') return [v];
-  if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string')) return v as string[];
+  // Numbers and booleans (class labels) are taken as their text.
+  const scalar = (x: unknown): x is string | number | boolean => typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean';
+  if (scalar(v)) return [String(v)];
+  if (Array.isArray(v) && v.length > 0 && v.every(scalar)) return v.map(String);
   throw new EvalInputError(file, line, `field '${field}' must be a string or a non-empty array of strings, got ${typeName(v)}`);
 }
 

@@ -156,6 +156,14 @@ describe('alignkit eval text', () => {
       "alignkit eval text: nofield.jsonl:2: field 'text' is missing",
     ]);
     assert.deepEqual(errorLines((await run(['text', '--metric', 'bleu', '--predictions', 'missing.txt', '--references', 'hyp.txt'])).stderr), ['alignkit eval text: missing.txt: file not found']);
+    write('empty.txt', '');
+    assert.deepEqual(errorLines((await run(['text', '--metric', 'bleu', '--predictions', 'empty.txt', '--references', 'hyp.txt'])).stderr), ['alignkit eval text: empty.txt: no segments (the file is empty)']);
+    write('obj.jsonl', '{"text":{"a":1}}\n');
+    assert.deepEqual(errorLines((await run(['text', '--metric', 'f1', '--predictions', 'obj.jsonl', '--references', 'obj.jsonl', '--field', 'text'])).stderr), [
+      "alignkit eval text: obj.jsonl:1: field 'text' must be a string or a non-empty array of strings, got an object",
+    ]);
+    write('bad.jsonl', '{"text":"a"}\n{text}\n');
+    assert.match(errorLines((await run(['text', '--metric', 'f1', '--predictions', 'bad.jsonl', '--references', 'bad.jsonl', '--field', 'text'])).stderr)[0], /^alignkit eval text: bad\.jsonl:2: invalid JSON/);
   });
 });
 

@@ -110,6 +110,7 @@ interface TextOpts {
 function loadText(o: TextOpts): { hyps: string[]; refSegments: string[][]; streams: ReferenceStreams; numRefs: number } {
   if (o.references.length === 0) throw new EvalInputError('--references', null, 'at least one reference file is needed');
   const pred = readSegments(o.predictions, o.predictionField ?? o.field);
+  if (pred.items.length === 0) throw new EvalInputError(pred.file, null, 'no segments (the file is empty)');
   pred.items.forEach((items, i) => {
     if (items.length !== 1) throw new EvalInputError(pred.file, pred.lines[i], `prediction field '${o.predictionField ?? o.field}' must be a single string`);
   });
