@@ -2,10 +2,8 @@
 // through SeedSequence, with Generator.integers' Lemire bounded draws and the buffered bit draws used for
 // booleans. sacreBLEU's bootstrap and paired significance tests draw their resamples this way with seed 12345,
 // so implementing the same stream lets alignkit print the same confidence intervals and p-values.
-// The 128-bit state lives in BigInts (a draw costs well under a microsecond, enough for 1000 x 100k draws).
 
 const MASK32 = 0xffffffffn;
-const MASK64 = (1n << 64n) - 1n;
 const MASK128 = (1n << 128n) - 1n;
 /** PCG's default 128-bit multiplier. */
 const PCG_MULT = (0x2360ed051fc65da4n << 64n) | 0x4385df649fccf645n;
@@ -66,35 +64,92 @@ export function seedSequenceState(entropy: number | bigint, nWords64: number): b
   return out;
 }
 
-/** `np.random.default_rng(seed)`: PCG64 plus the Generator methods the metrics need. */
+/** The 128-bit multiplier as eight 16-bit limbs, least significant first. */
+const MULT_LIMBS = limbs16(PCG_MULT);
+
+function limbs16(x: bigint): Float64Array {
+  const out = new Float64Array(8);
+  for (let i = 0; i < 8; i++) out[i] = Number((x >> BigInt(16 * i)) & 0xffffn);
+  return out;
+}
+
+/**
+ * `np.random.default_rng(seed)`: PCG64 plus the Generator methods the metrics need. The state is kept as eight
+ * 16-bit limbs so a step is plain float64 arithmetic (every partial product and column sum stays below 2^53);
+ * BigInt is used only for seeding.
+ */
 export class NumpyGenerator {
-  private state = 0n;
-  private inc = 0n;
+  private readonly state = new Float64Array(8);
+  private readonly inc = new Float64Array(8);
+  private readonly tmp = new Float64Array(8);
   private hasUint32 = false;
   private uinteger = 0;
+  // The two halves of the last 64-bit output.
+  private outHi = 0;
+  private outLo = 0;
 
   constructor(seed: number | bigint) {
     const [s0, s1, i0, i1] = seedSequenceState(seed, 4);
     const initState = (s0 << 64n) | s1;
     const initSeq = (i0 << 64n) | i1;
-    this.state = 0n;
-    this.inc = ((initSeq << 1n) | 1n) & MASK128;
+    this.inc.set(limbs16(((initSeq << 1n) | 1n) & MASK128));
     this.step();
-    this.state = (this.state + initState) & MASK128;
+    const st = limbs16((this.stateBigInt() + initState) & MASK128);
+    this.state.set(st);
     this.step();
   }
 
+  private stateBigInt(): bigint {
+    let x = 0n;
+    for (let i = 7; i >= 0; i--) x = (x << 16n) | BigInt(this.state[i]);
+    return x;
+  }
+
+  /** state = state * MULT + inc (mod 2^128). */
   private step(): void {
-    this.state = (this.state * PCG_MULT + this.inc) & MASK128;
+    const s = this.state, m = MULT_LIMBS, inc = this.inc, t = this.tmp;
+    for (let k = 0; k < 8; k++) {
+      let col = inc[k];
+      for (let i = 0; i <= k; i++) col += s[i] * m[k - i];
+      t[k] = col;
+    }
+    let carry = 0;
+    for (let k = 0; k < 8; k++) {
+      const c = t[k] + carry;
+      const limb = c % 65536;
+      s[k] = limb;
+      carry = (c - limb) / 65536;
+    }
+  }
+
+  /** Steps and computes the XSL-RR output into outHi / outLo. */
+  private next64(): void {
+    this.step();
+    const s = this.state;
+    // x = high64 ^ low64, as two 32-bit words
+    let xl = ((s[1] * 65536 + s[0]) ^ (s[5] * 65536 + s[4])) >>> 0;
+    let xh = ((s[3] * 65536 + s[2]) ^ (s[7] * 65536 + s[6])) >>> 0;
+    const rot = s[7] >>> 10; // state >> 122
+    if (rot >= 32) {
+      const t = xl;
+      xl = xh;
+      xh = t;
+    }
+    const r = rot & 31;
+    if (r !== 0) {
+      const nl = ((xl >>> r) | (xh << (32 - r))) >>> 0;
+      const nh = ((xh >>> r) | (xl << (32 - r))) >>> 0;
+      xl = nl;
+      xh = nh;
+    }
+    this.outHi = xh;
+    this.outLo = xl;
   }
 
   /** The next raw 64-bit output (as BigInt). */
   nextUint64(): bigint {
-    this.step();
-    const s = this.state;
-    const x = ((s >> 64n) ^ s) & MASK64;
-    const rot = s >> 122n;
-    return ((x >> rot) | (x << ((64n - rot) & 63n))) & MASK64;
+    this.next64();
+    return (BigInt(this.outHi) << 32n) | BigInt(this.outLo);
   }
 
   /** The next 32-bit output: the two halves of a 64-bit draw, low half first. */
@@ -103,10 +158,10 @@ export class NumpyGenerator {
       this.hasUint32 = false;
       return this.uinteger;
     }
-    const next = this.nextUint64();
+    this.next64();
     this.hasUint32 = true;
-    this.uinteger = Number(next >> 32n);
-    return Number(next & MASK32);
+    this.uinteger = this.outHi;
+    return this.outLo;
   }
 
   /** One draw of `integers(0, n)` for 1 <= n <= 2^32 (Lemire's method, as NumPy uses for int64 output). */
@@ -155,7 +210,8 @@ export class NumpyGenerator {
 
   /** `rng.random()`: a double in [0, 1) from the top 53 bits of a 64-bit draw. */
   random(): number {
-    return Number(this.nextUint64() >> 11n) * 2 ** -53;
+    this.next64();
+    return (this.outHi * 2097152 + (this.outLo >>> 11)) * 2 ** -53;
   }
 }
 
