@@ -21,3 +21,4 @@ export * from './significance.ts';
 export * from './numpy_random.ts';
 export * from './io.ts';
 export * from './report.ts';
+export * from './bertscore_rescale.ts';
