@@ -8,6 +8,7 @@ import './gemm.ts';
 import './kernels.ts';
 import './models.ts';
 import './data_prep.ts';
+import './eval.ts';
 
 function parseArgs(argv: string[]): BenchOptions {
   const o: BenchOptions = { json: false, quick: false, filter: null };

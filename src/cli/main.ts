@@ -9,6 +9,7 @@ import { registerTrainCommands } from './commands/train.ts';
 import { registerTokenizerCommands } from './commands/tokenizer_train.ts';
 import { registerDataCommands } from './commands/data.ts';
 import { printModelInfo, registerConvert, registerModelCommands } from './commands/model.ts';
+import { registerEval } from './commands/eval.ts';
 
 function parseIntArg(name: string, min: number) {
   return (value: string): number => {
@@ -89,6 +90,7 @@ export function buildProgram(): Command {
   registerConvert(program);
   registerTrainCommands(program);
   registerDataCommands(program);
+  registerEval(program);
 
   return program;
 }
