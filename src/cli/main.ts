@@ -6,6 +6,7 @@ import { DEMO_TEXT, runDemo } from '../demo/tiny_lm.ts';
 import { VERSION } from '../version.ts';
 import { registerTokenize } from './commands/tokenize.ts';
 import { registerTrainCommands } from './commands/train.ts';
+import { registerPreferenceCommands } from './commands/preference.ts';
 import { registerTokenizerCommands } from './commands/tokenizer_train.ts';
 import { registerDataCommands } from './commands/data.ts';
 import { printModelInfo, registerConvert, registerModelCommands } from './commands/model.ts';
@@ -89,6 +90,7 @@ export function buildProgram(): Command {
   registerModelCommands(program);
   registerConvert(program);
   registerTrainCommands(program);
+  registerPreferenceCommands(program);
   registerDataCommands(program);
   registerEval(program);
 

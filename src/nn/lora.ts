@@ -82,9 +82,22 @@ export function adapterTrainable(weight: Tensor): boolean {
  * A model projection: linear(x, weight, bias) [..., out], plus scaling · B(A(dropout(x))) when an adapter is
  * attached to `weight` (x [..., in]).
  */
+/** While > 0, project() ignores every adapter: the base model, without a second copy (DPO's LoRA reference). */
+let adaptersDisabled = 0;
+
+/** Runs fn with every LoRA adapter switched off (the base model's function), e.g. for reference log-probs. */
+export function withAdaptersDisabled<T>(fn: () => T): T {
+  adaptersDisabled++;
+  try {
+    return fn();
+  } finally {
+    adaptersDisabled--;
+  }
+}
+
 export function project(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const base = linear(x, weight, bias);
-  const adapter = attached.get(weight);
+  const adapter = adaptersDisabled > 0 ? undefined : attached.get(weight);
   return adapter ? addLowRank(base, x, adapter) : base;
 }
 

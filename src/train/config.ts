@@ -238,6 +238,92 @@ export function trainDataPath(c: Pick<SftConfig, 'dataset_path' | 'train_file'>)
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Preference trainers (reward model, DPO and family, KTO, ORPO, SimPO): the policy and data fields of SFT that
+// apply to them, plus each method's own (TRL's names and defaults).
+
+const pick = <K extends keyof typeof sftConfigShape>(...keys: K[]): Pick<typeof sftConfigShape, K> =>
+  Object.fromEntries(keys.map((k) => [k, sftConfigShape[k]])) as Pick<typeof sftConfigShape, K>;
+
+const preferencePolicyShape = {
+  ...pick('model_name_or_path', 'dataset_path', 'train_file', 'eval_file', 'chat_template_path', 'use_lora', 'merge_lora', 'lora_r', 'lora_alpha', 'lora_dropout', 'lora_target_modules', 'trainable_modules'),
+  max_length: posInt().default(1024).describe('Longest prompt + completion in tokens (the prompt is truncated first, then the completion; see truncation_mode).'),
+  max_prompt_length: posInt().nullable().default(512).describe('Longest prompt in tokens; null = only max_length applies.'),
+  truncation_mode: z.enum(['error', 'keep_end', 'keep_start']).default('error')
+    .describe("A pair longer than the limits: 'error' (stop, naming the record), 'keep_end' (drop the start of the prompt, as TRL) or 'keep_start'."),
+};
+
+type PreferenceArgs = BaseArgs & z.output<z.ZodObject<typeof preferencePolicyShape>>;
+
+function checkPreferenceData(c: PreferenceArgs, ctx: Ctx): void {
+  if (c.dataset_path === null && c.train_file === null) configIssue(ctx, 'dataset_path', 'required (or train_file): the training data');
+  if (c.dataset_path !== null && c.train_file !== null) configIssue(ctx, 'train_file', 'give dataset_path or train_file, not both');
+  if (c.eval_file !== null && c.eval_fraction > 0) configIssue(ctx, 'eval_fraction', 'give eval_file or eval_fraction, not both');
+  if (c.eval_strategy !== 'no' && c.eval_file === null && c.eval_fraction === 0)
+    configIssue(ctx, 'eval_strategy', `'${c.eval_strategy}' needs evaluation data: set eval_file or eval_fraction`);
+}
+
+const referenceShape = {
+  ref_model: path().nullable().default(null)
+    .describe('The reference policy: a model folder; null = the initial policy (with LoRA: the base model with the adapters switched off, no second copy).'),
+  precompute_ref_log_probs: z.boolean().default(true)
+    .describe("Compute the reference log-probs of every pair once, before training, in a no-grad pass (cached in output_dir/ref_logps.safetensors); each step then runs only the policy. false = a reference forward every step."),
+};
+
+/** TRL RewardConfig. */
+export const RewardConfigSchema = TrainingArgumentsSchema.extend({
+  ...preferencePolicyShape,
+  learning_rate: z.number().gt(0).default(1e-5).describe('Peak learning rate (after warmup).'),
+  center_rewards_coefficient: nonNeg().nullable().default(null)
+    .describe('Weight of the centering regulariser mean((r_chosen + r_rejected)²), which keeps rewards near zero (Eisenstein et al. 2023); null = off.'),
+}).superRefine(checkPreferenceData);
+export type RewardConfig = z.output<typeof RewardConfigSchema>;
+
+/** TRL DPOConfig. */
+export const DpoConfigSchema = TrainingArgumentsSchema.extend({
+  ...preferencePolicyShape,
+  ...referenceShape,
+  learning_rate: z.number().gt(0).default(1e-6).describe('Peak learning rate (after warmup). TRL DPOConfig default 1e-6.'),
+  beta: z.number().gt(0).default(0.1).describe('β: strength of the KL leash to the reference (higher = stay closer). For ipo, the regularisation τ.'),
+  loss_type: z.enum(['sigmoid', 'ipo', 'hinge', 'robust']).default('sigmoid')
+    .describe('sigmoid (DPO, Rafailov et al. 2023), ipo (Azar et al. 2023), hinge (SLiC), robust (Chowdhury et al. 2024, noisy labels).'),
+  label_smoothing: z.number().gte(0).lt(0.5).default(0).describe('Probability that a preference label is flipped: conservative DPO (cDPO) for sigmoid, the noise rate for robust.'),
+  reference_free: z.boolean().default(false).describe('Ignore the reference (a uniform reference policy): the loss uses policy log-probs only.'),
+}).superRefine(checkPreferenceData);
+export type DpoConfig = z.output<typeof DpoConfigSchema>;
+
+/** TRL KTOConfig. */
+export const KtoConfigSchema = TrainingArgumentsSchema.extend({
+  ...preferencePolicyShape,
+  ...referenceShape,
+  learning_rate: z.number().gt(0).default(1e-6).describe('Peak learning rate (after warmup).'),
+  beta: z.number().gt(0).default(0.1).describe('β of KTO\'s value function.'),
+  desirable_weight: z.number().gt(0).default(1).describe('λ_D: weight of the desirable (label true) examples\' losses.'),
+  undesirable_weight: z.number().gt(0).default(1).describe('λ_U: weight of the undesirable (label false) examples\' losses.'),
+}).superRefine(checkPreferenceData);
+export type KtoConfig = z.output<typeof KtoConfigSchema>;
+
+/** TRL ORPOConfig. */
+export const OrpoConfigSchema = TrainingArgumentsSchema.extend({
+  ...preferencePolicyShape,
+  learning_rate: z.number().gt(0).default(1e-6).describe('Peak learning rate (after warmup).'),
+  beta: z.number().gt(0).default(0.1).describe('λ of ORPO: weight of the odds-ratio term added to the SFT loss on the chosen response.'),
+}).superRefine(checkPreferenceData);
+export type OrpoConfig = z.output<typeof OrpoConfigSchema>;
+
+/** TRL CPOConfig with loss_type "simpo". */
+export const SimpoConfigSchema = TrainingArgumentsSchema.extend({
+  ...preferencePolicyShape,
+  learning_rate: z.number().gt(0).default(1e-6).describe('Peak learning rate (after warmup).'),
+  beta: z.number().gt(0).default(2).describe('β of SimPO: scale of the length-normalised reward (the SimPO paper uses 2.0–2.5).'),
+  simpo_gamma: z.number().gte(0).default(0.5).describe('γ/β: the target reward margin divided by β (TRL\'s gamma_beta_ratio; SimPO paper 0.5).'),
+  label_smoothing: z.number().gte(0).lt(0.5).default(0).describe('Label smoothing of the sigmoid loss.'),
+}).superRefine(checkPreferenceData);
+export type SimpoConfig = z.output<typeof SimpoConfigSchema>;
+
+/** The fields every preference config shares. */
+export type PreferenceConfig = RewardConfig | DpoConfig | KtoConfig | OrpoConfig | SimpoConfig;
+
+// ---------------------------------------------------------------------------------------------------------
 // Unknown keys
 
 /** Keys renamed upstream (or by alignkit) → the current name. Suggested only when the new name is in the schema. */

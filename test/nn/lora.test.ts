@@ -3,6 +3,9 @@
 // config checks. Model-level behaviour (PEFT compatibility, merging, training) is in test/models/peft.test.ts.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { loadModel } from '../../src/models/index.ts';
+import { applyLora, withAdaptersDisabled } from '../../src/nn/lora.ts';
+import { fixtureDir } from '../models/helpers.ts';
 import * as T from '../../src/tensor/index.ts';
 import { attachAdapter, detachAdapter, adapterOf, loraScaling, project, type LoraAdapter, type LoraRuntime } from '../../src/nn/lora.ts';
 import { assertClose, randArray } from '../util.ts';
@@ -162,4 +165,21 @@ describe('loraScaling', () => {
     assert.equal(loraScaling(4, 12, true), 6);
     assert.equal(loraScaling(2, 5), 2.5);
   });
+});
+
+it('withAdaptersDisabled: the base model function without detaching (the LoRA reference policy)', () => {
+  const model = loadModel(fixtureDir('llama'), { trainable: true });
+  try {
+    const ids = T.intTensor([5, 9, 17, 33], [1, 4]);
+    const base = T.noGrad(() => T.tidy(() => model.forward(ids).toArray()));
+    const h = applyLora(model, { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] }, 1);
+    for (const { B } of h.adapters.values()) (B.data as Float32Array).fill(0.05);
+    const adapted = T.noGrad(() => T.tidy(() => model.forward(ids).toArray()));
+    assert.notDeepEqual(adapted, base);
+    assert.deepEqual(withAdaptersDisabled(() => T.noGrad(() => T.tidy(() => model.forward(ids).toArray()))), base);
+    assert.deepEqual(T.noGrad(() => T.tidy(() => model.forward(ids).toArray())), adapted, 'adapters are back afterwards');
+    h.dispose();
+  } finally {
+    model.dispose();
+  }
 });

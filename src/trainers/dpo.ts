@@ -1,0 +1,46 @@
+// Direct Preference Optimization (Rafailov et al. 2023) and its relatives selected by loss_type — IPO (Azar et
+// al. 2023), hinge (SLiC-style), robust DPO (Chowdhury et al. 2024) and conservative DPO (label_smoothing) —
+// against a frozen reference whose log-probs are computed once before training (see preference.ts).
+// The loss itself is the pure dpoLoss of preference_losses.ts; this file wires it into the pairwise trainer
+// and names the metrics as TRL does:
+//   rewards/chosen  = β(log π(y_c|x) − log π_ref(y_c|x))   (often FALLS during training while the margin grows:
+//   rewards/rejected  both log-probs drop, the rejected faster — expected, not a bug)
+//   rewards/margins = rewards/chosen − rewards/rejected;  rewards/accuracies = fraction of pairs with margin > 0
+//   logps/chosen, logps/rejected = summed completion log-probs under the policy
+
+import type { DpoConfig } from '../train/config.ts';
+import { dpoLoss } from './preference_losses.ts';
+import { evaluatePairs, pairLogps, runPairTrainer, type PairMethod, type PairRunResult } from './preference.ts';
+import { tensor } from '../tensor/index.ts';
+
+export const DPO_METHOD: PairMethod<DpoConfig> = {
+  name: 'dpo',
+  needsReference: (cfg) => !cfg.reference_free,
+  loss({ cfg, policy, batch, ref }) {
+    const p = pairLogps(policy.model, batch);
+    const refChosen = ref ? tensor(ref.chosen) : null;
+    const refRejected = ref ? tensor(ref.rejected) : null;
+    const r = dpoLoss(p.chosen, p.rejected, refChosen, refRejected, { beta: cfg.beta, lossType: cfg.loss_type, labelSmoothing: cfg.label_smoothing, referenceFree: cfg.reference_free });
+    const margins = r.chosenRewards.map((c, i) => c - r.rejectedRewards[i]);
+    return {
+      losses: r.losses,
+      metrics: {
+        'rewards/chosen': r.chosenRewards,
+        'rewards/rejected': r.rejectedRewards,
+        'rewards/accuracies': margins.map((m) => (m > 0 ? 1 : 0)),
+        'rewards/margins': margins,
+        'logps/chosen': p.chosen.toArray(),
+        'logps/rejected': p.rejected.toArray(),
+      },
+    };
+  },
+};
+
+export function runDpo(cfg: DpoConfig, o: { console?: boolean } = {}): Promise<PairRunResult> {
+  return runPairTrainer(cfg, DPO_METHOD, o);
+}
+
+/** The DPO loss and metrics of the policy against the reference on a dataset, without training. */
+export function evaluateDpo(cfg: DpoConfig): Promise<Record<string, number>> {
+  return evaluatePairs(cfg, DPO_METHOD);
+}
