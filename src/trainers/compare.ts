@@ -144,7 +144,7 @@ export function summarizeOutcomes(rows: WinRateReport['rows']): WinRateReport {
   const ties = rows.length - wins - losses;
   const n = rows.length;
   const w = wilsonInterval(wins + ties / 2, n);
-  return { wins, losses, ties, n, winRate: n ? (wins + ties / 2) / n : Number.NaN, interval: { lower: w.lower, upper: w.upper }, pValue: signTest(wins, losses).pValue, rows };
+  return { wins, losses, ties, n, winRate: n ? (wins + ties / 2) / n : Number.NaN, interval: { lower: w.low, upper: w.high }, pValue: signTest(wins, losses).pValue, rows };
 }
 
 /** Responses of models A and B to every prompt, judged pairwise (scorer: higher score wins; equal = tie). */
