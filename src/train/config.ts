@@ -315,7 +315,7 @@ export const SimpoConfigSchema = TrainingArgumentsSchema.extend({
   ...preferencePolicyShape,
   learning_rate: z.number().gt(0).default(1e-6).describe('Peak learning rate (after warmup).'),
   beta: z.number().gt(0).default(2).describe('β of SimPO: scale of the length-normalised reward (the SimPO paper uses 2.0–2.5).'),
-  simpo_gamma: z.number().gte(0).default(0.5).describe('γ/β: the target reward margin divided by β (TRL\'s gamma_beta_ratio; SimPO paper 0.5).'),
+  simpo_gamma: z.number().gte(0).default(1).describe('γ: the target reward margin (TRL\'s simpo_gamma; the SimPO paper uses γ/β = 0.5, i.e. γ = 1 with β = 2).'),
   label_smoothing: z.number().gte(0).lt(0.5).default(0).describe('Label smoothing of the sigmoid loss.'),
 }).superRefine(checkPreferenceData);
 export type SimpoConfig = z.output<typeof SimpoConfigSchema>;

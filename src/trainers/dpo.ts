@@ -9,7 +9,8 @@
 //   logps/chosen, logps/rejected = summed completion log-probs under the policy
 
 import type { DpoConfig } from '../train/config.ts';
-import { dpoLoss } from './preference_losses.ts';
+import { dpoLoss, validateDpoOptions, type DpoLossOptions } from './preference_losses.ts';
+import { averageLogps } from './sequence_logps.ts';
 import { evaluatePairs, pairLogps, runPairTrainer, type PairMethod, type PairRunResult } from './preference.ts';
 import { tensor } from '../tensor/index.ts';
 
@@ -18,9 +19,14 @@ export const DPO_METHOD: PairMethod<DpoConfig> = {
   needsReference: (cfg) => !cfg.reference_free,
   loss({ cfg, policy, batch, ref }) {
     const p = pairLogps(policy.model, batch);
-    const refChosen = ref ? tensor(ref.chosen) : null;
-    const refRejected = ref ? tensor(ref.rejected) : null;
-    const r = dpoLoss(p.chosen, p.rejected, refChosen, refRejected, { beta: cfg.beta, lossType: cfg.loss_type, labelSmoothing: cfg.label_smoothing, referenceFree: cfg.reference_free });
+    // IPO works on length-averaged log-probs, the reference's too (TRL); the others on sums
+    const ipo = cfg.loss_type === 'ipo';
+    const perToken = (v: Float32Array, tokens: Float32Array) => (ipo ? v.map((x, i) => (tokens[i] > 0 ? x / tokens[i] : 0)) : v);
+    const refChosen = ref ? tensor(perToken(ref.chosen, p.chosenTokens)) : null;
+    const refRejected = ref ? tensor(perToken(ref.rejected, p.rejectedTokens)) : null;
+    const pc = ipo ? averageLogps(p.chosen, p.chosenTokens) : p.chosen;
+    const pr = ipo ? averageLogps(p.rejected, p.rejectedTokens) : p.rejected;
+    const r = dpoLoss(pc, pr, refChosen, refRejected, dpoOptions(cfg));
     const margins = r.chosenRewards.map((c, i) => c - r.rejectedRewards[i]);
     return {
       losses: r.losses,
@@ -36,11 +42,17 @@ export const DPO_METHOD: PairMethod<DpoConfig> = {
   },
 };
 
+function dpoOptions(cfg: DpoConfig): DpoLossOptions {
+  return { beta: cfg.beta, lossType: cfg.loss_type, labelSmoothing: cfg.label_smoothing, referenceFree: cfg.reference_free };
+}
+
 export function runDpo(cfg: DpoConfig, o: { console?: boolean } = {}): Promise<PairRunResult> {
+  validateDpoOptions(dpoOptions(cfg));
   return runPairTrainer(cfg, DPO_METHOD, o);
 }
 
 /** The DPO loss and metrics of the policy against the reference on a dataset, without training. */
 export function evaluateDpo(cfg: DpoConfig): Promise<Record<string, number>> {
+  validateDpoOptions(dpoOptions(cfg));
   return evaluatePairs(cfg, DPO_METHOD);
 }

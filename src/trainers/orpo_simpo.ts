@@ -1,31 +1,28 @@
 // The reference-free pairwise methods, both on length-averaged completion log-probs (sum / tokens):
 //   ORPO (Hong et al. 2024): the SFT loss on the chosen response plus λ·(−log σ(log odds_c − log odds_r)),
 //     odds(y) = p̄(y) / (1 − p̄(y)) with p̄ the per-token average probability — no reference model.
-//   SimPO (Meng et al. 2024): −log σ(β(p̄_c − p̄_r) − γ) on average log-probs, target margin γ = β·simpo_gamma.
+//   SimPO (Meng et al. 2024): −log σ(β(p̄_c − p̄_r) − γ) on average log-probs, target margin γ = simpo_gamma.
 // The losses are the pure functions of preference_losses.ts; metric names follow TRL's ORPO/CPO trainers.
 
-import { div, mulScalar, neg, sum, tensor } from '../tensor/index.ts';
+import type { Tensor } from '../tensor/index.ts';
+import { averageLogps, meanTokenNll } from './sequence_logps.ts';
 import type { OrpoConfig, SimpoConfig } from '../train/config.ts';
 import { orpoLoss, simpoLoss } from './preference_losses.ts';
 import { evaluatePairs, pairLogps, runPairTrainer, type PairMethod, type PairRunResult } from './preference.ts';
 
 /** Average log-prob per completion token of each row (the sums are differentiable, the counts constants). */
-function averaged(policy: Parameters<typeof pairLogps>[0], batch: Parameters<typeof pairLogps>[1]) {
-  const p = pairLogps(policy, batch);
-  const avgC = div(p.chosen, tensor(p.chosenTokens));
-  const avgR = div(p.rejected, tensor(p.rejectedTokens));
-  return { ...p, avgC, avgR };
+function averaged(policy: Parameters<typeof pairLogps>[0], batch: Parameters<typeof pairLogps>[1], fullSequence = false) {
+  const p = pairLogps(policy, batch, { fullSequence });
+  return { ...p, avgC: averageLogps(p.chosen, p.chosenTokens), avgR: averageLogps(p.rejected, p.rejectedTokens) };
 }
 
 export const ORPO_METHOD: PairMethod<OrpoConfig> = {
   name: 'orpo',
   needsReference: () => false,
   loss({ cfg, policy, batch }) {
-    const p = averaged(policy.model, batch);
-    // SFT term: mean NLL over every chosen completion token of the micro-batch (TRL's policy_nll_loss)
-    let tokens = 0;
-    for (const t of p.chosenTokens) tokens += t;
-    const chosenNll = mulScalar(neg(sum(p.chosen)), 1 / Math.max(tokens, 1));
+    // SFT term: TRL's policy_nll_loss, the mean NLL over every real token of the chosen rows (prompt included)
+    const p = averaged(policy.model, batch, true);
+    const chosenNll = meanTokenNll(p.chosenFull as Tensor, p.chosenFullTokens as Float32Array);
     const r = orpoLoss(p.avgC, p.avgR, chosenNll, { beta: cfg.beta });
     const c = p.avgC.toArray();
     const rj = p.avgR.toArray();
@@ -50,7 +47,7 @@ export const SIMPO_METHOD: PairMethod<SimpoConfig> = {
   needsReference: () => false,
   loss({ cfg, policy, batch }) {
     const p = averaged(policy.model, batch);
-    const r = simpoLoss(p.avgC, p.avgR, { beta: cfg.beta, gammaBetaRatio: cfg.simpo_gamma, labelSmoothing: cfg.label_smoothing });
+    const r = simpoLoss(p.avgC, p.avgR, { beta: cfg.beta, gammaBetaRatio: cfg.simpo_gamma / cfg.beta, labelSmoothing: cfg.label_smoothing });
     const margins = Array.from(r.chosenRewards, (c, i) => c - r.rejectedRewards[i]);
     return {
       losses: r.losses,

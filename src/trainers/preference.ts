@@ -64,13 +64,24 @@ export async function openUnpaired(cfg: PreferenceConfig, policy: Policy): Promi
 // ------------------------------------------------------------------------------------------------ log-probs
 
 /** One concatenated pass: rows 0..B-1 are prompt+chosen, B..2B-1 prompt+rejected. Sums of completion log-probs. */
-export function pairLogps(model: PretrainedLM, b: PairBatch): { chosen: Tensor; rejected: Tensor; chosenTokens: Float32Array; rejectedTokens: Float32Array } {
-  const { logps, tokens } = sequenceLogps(model, { rows: 2 * b.pairs, seq: b.seq, inputIds: b.inputIds, attentionMask: b.attentionMask, labels: b.labels });
+export interface PairLogps {
+  chosen: Tensor;
+  rejected: Tensor;
+  chosenTokens: Float32Array;
+  rejectedTokens: Float32Array;
+  /** With fullSequence: the chosen rows' sums over every real token, prompt included (ORPO's NLL), and counts. */
+  chosenFull?: Tensor;
+  chosenFullTokens?: Float32Array;
+}
+
+export function pairLogps(model: PretrainedLM, b: PairBatch, o: { fullSequence?: boolean } = {}): PairLogps {
+  const r = sequenceLogps(model, { rows: 2 * b.pairs, seq: b.seq, inputIds: b.inputIds, attentionMask: b.attentionMask, labels: b.labels }, { fullSequence: o.fullSequence });
   return {
-    chosen: narrow(logps, 0, 0, b.pairs),
-    rejected: narrow(logps, 0, b.pairs, b.pairs),
-    chosenTokens: tokens.slice(0, b.pairs),
-    rejectedTokens: tokens.slice(b.pairs),
+    chosen: narrow(r.logps, 0, 0, b.pairs),
+    rejected: narrow(r.logps, 0, b.pairs, b.pairs),
+    chosenTokens: r.tokens.slice(0, b.pairs),
+    rejectedTokens: r.tokens.slice(b.pairs),
+    ...(o.fullSequence && r.fullLogps && r.fullTokens ? { chosenFull: narrow(r.fullLogps, 0, 0, b.pairs), chosenFullTokens: r.fullTokens.slice(0, b.pairs) } : {}),
   };
 }
 
