@@ -68,10 +68,11 @@ export function toSftExample(row: Record<string, unknown>, where: RowLocation): 
   );
 }
 
-type Fail = (field: string | null, reason: string) => never;
+/** Throws the DataError of one row: the field path (`messages[2].role`, or null for the whole row) and why. */
+export type Fail = (field: string | null, reason: string) => never;
 
 /** A message list in the {role, content} form (TRL's conversational format). */
-function parseMessages(value: unknown, field: string, fail: Fail): ChatMessage[] {
+export function parseMessages(value: unknown, field: string, fail: Fail): ChatMessage[] {
   if (!Array.isArray(value)) return fail(field, `expected a list of {role, content} messages, got ${typeName(value)}`);
   if (value.length === 0) return fail(field, 'empty message list');
   return value.map((m: unknown, i): ChatMessage => {
@@ -145,18 +146,7 @@ function conversations(row: Record<string, unknown>, fail: Fail): SftExample {
     return { kind: 'messages', messages };
   }
   if (conv.length === 0) return fail('conversations', 'empty conversation');
-  const messages = conv.map((turn: unknown, i): ChatMessage => {
-    const at = `conversations[${i}]`;
-    if (typeof turn !== 'object' || turn === null || Array.isArray(turn)) return fail(at, `expected a {from, value} object, got ${typeName(turn)}`);
-    const t = turn as Record<string, unknown>;
-    if (t.from === undefined) return fail(`${at}.from`, 'missing');
-    if (typeof t.from !== 'string') return fail(`${at}.from`, `expected a string, got ${typeName(t.from)}`);
-    const role = SHAREGPT_ROLES[t.from.toLowerCase()];
-    if (role === undefined) return fail(`${at}.from`, `unknown role ${quote(t.from)} (valid: ${Object.keys(SHAREGPT_ROLES).join(', ')})`);
-    if (t.value === undefined) return fail(`${at}.value`, 'missing');
-    if (typeof t.value !== 'string') return fail(`${at}.value`, `expected a string, got ${typeName(t.value)}`);
-    return { role, content: t.value };
-  });
+  const messages = shareGptTurns(conv, 'conversations', fail);
   // LLaMA-Factory's ShareGPT layout keeps the system prompt in a top-level 'system' field.
   if (present(row, 'system')) {
     if (typeof row.system !== 'string') return fail('system', `expected a string, got ${typeName(row.system)}`);
@@ -171,6 +161,22 @@ function conversations(row: Record<string, unknown>, fail: Fail): SftExample {
   });
   if (!any) fail('conversations', 'no assistant turn (gpt/assistant): nothing to learn');
   return { kind: 'messages', messages };
+}
+
+/** ShareGPT {from, value} turns as {role, content} messages (speaker names through SHAREGPT_ROLES). */
+export function shareGptTurns(conv: readonly unknown[], field: string, fail: Fail): ChatMessage[] {
+  return conv.map((turn: unknown, i): ChatMessage => {
+    const at = `${field}[${i}]`;
+    if (typeof turn !== 'object' || turn === null || Array.isArray(turn)) return fail(at, `expected a {from, value} object, got ${typeName(turn)}`);
+    const t = turn as Record<string, unknown>;
+    if (t.from === undefined) return fail(`${at}.from`, 'missing');
+    if (typeof t.from !== 'string') return fail(`${at}.from`, `expected a string, got ${typeName(t.from)}`);
+    const role = SHAREGPT_ROLES[t.from.toLowerCase()];
+    if (role === undefined) return fail(`${at}.from`, `unknown role ${quote(t.from)} (valid: ${Object.keys(SHAREGPT_ROLES).join(', ')})`);
+    if (t.value === undefined) return fail(`${at}.value`, 'missing');
+    if (typeof t.value !== 'string') return fail(`${at}.value`, `expected a string, got ${typeName(t.value)}`);
+    return { role, content: t.value };
+  });
 }
 
 /**
