@@ -19,6 +19,7 @@ import { SplitAssigner, parseFractions, stratumKey } from '../../data/prep/split
 import { HashedTfidf, ResamplePlan, effectiveNumberWeights, inverseFrequencyWeights, parseTarget, smote, targetCount, type Strategy } from '../../data/prep/balance.ts';
 import { BiasCounter, DEFAULT_LEXICON, TermMatcher, buildReport, counterfactual, loadLexicon, renderBiasMarkdown, swapMap, type BiasReport } from '../../data/prep/bias.ts';
 import { Rng } from '../../data/prep/rng.ts';
+import { augmentOptions, runAugment } from '../../data/prep/augment_command.ts';
 import { formatOf, readRows, withWriter, type DataFormat, type FieldExpectation, type ReadOptions, type ReadStats, type Row, type RowWriter } from '../../data/prep/stream.ts';
 
 // ------------------------------------------------------------------------------------------- arg parsers
@@ -597,7 +598,7 @@ async function runConvert(input: string, o: ConvertOpts): Promise<void> {
 // ---------------------------------------------------------------------------------------------- register
 
 export function registerDataCommands(program: Command): void {
-  const data = program.command('data').description('prepare training data: clean, dedup, balance, bias, inspect, split, convert (JSONL / CSV / Parquet, streaming)');
+  const data = program.command('data').description('prepare training data: clean, dedup, balance, bias, inspect, split, convert, augment (JSONL / CSV / Parquet, streaming)');
 
   withCommon(
     data
@@ -715,4 +716,12 @@ export function registerDataCommands(program: Command): void {
       .requiredOption('--to <layout>', FORMATS.join(' | '), choice('--to', FORMATS))
       .option('--from <layout>', 'force the input layout instead of detecting it', choice('--from', FORMATS)),
   ).action(action('convert', runConvert));
+
+  withCommon(
+    augmentOptions(
+      data
+        .command('augment')
+        .description('add augmented rows: EDA (synonyms from a thesaurus or WordNet, random insertion / swap / deletion), paraphrase or back-translation with a model or an OpenAI-compatible endpoint, contextual word replacement with a causal LM; seeded, each row points back at its source'),
+    ),
+  ).action(action('augment', runAugment));
 }
