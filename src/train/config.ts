@@ -255,6 +255,8 @@ const preferencePolicyShape = {
 type PreferenceArgs = BaseArgs & z.output<z.ZodObject<typeof preferencePolicyShape>>;
 
 function checkPreferenceData(c: PreferenceArgs, ctx: Ctx): void {
+  if (c.max_prompt_length !== null && c.max_prompt_length >= c.max_length)
+    configIssue(ctx, 'max_prompt_length', `${c.max_prompt_length} leaves no room for the completion within max_length ${c.max_length}: lower it, or set null`);
   if (c.dataset_path === null && c.train_file === null) configIssue(ctx, 'dataset_path', 'required (or train_file): the training data');
   if (c.dataset_path !== null && c.train_file !== null) configIssue(ctx, 'train_file', 'give dataset_path or train_file, not both');
   if (c.eval_file !== null && c.eval_fraction > 0) configIssue(ctx, 'eval_fraction', 'give eval_file or eval_fraction, not both');
@@ -270,7 +272,7 @@ const referenceShape = {
 };
 
 /** TRL RewardConfig. */
-export const RewardConfigSchema = TrainingArgumentsSchema.extend({
+export const RewardConfigSchema = TrainingArgumentsSchema.safeExtend({
   ...preferencePolicyShape,
   learning_rate: z.number().gt(0).default(1e-5).describe('Peak learning rate (after warmup).'),
   center_rewards_coefficient: nonNeg().nullable().default(null)
@@ -279,7 +281,7 @@ export const RewardConfigSchema = TrainingArgumentsSchema.extend({
 export type RewardConfig = z.output<typeof RewardConfigSchema>;
 
 /** TRL DPOConfig. */
-export const DpoConfigSchema = TrainingArgumentsSchema.extend({
+export const DpoConfigSchema = TrainingArgumentsSchema.safeExtend({
   ...preferencePolicyShape,
   ...referenceShape,
   learning_rate: z.number().gt(0).default(1e-6).describe('Peak learning rate (after warmup). TRL DPOConfig default 1e-6.'),
@@ -292,7 +294,7 @@ export const DpoConfigSchema = TrainingArgumentsSchema.extend({
 export type DpoConfig = z.output<typeof DpoConfigSchema>;
 
 /** TRL KTOConfig. */
-export const KtoConfigSchema = TrainingArgumentsSchema.extend({
+export const KtoConfigSchema = TrainingArgumentsSchema.safeExtend({
   ...preferencePolicyShape,
   ...referenceShape,
   learning_rate: z.number().gt(0).default(1e-6).describe('Peak learning rate (after warmup).'),
@@ -303,7 +305,7 @@ export const KtoConfigSchema = TrainingArgumentsSchema.extend({
 export type KtoConfig = z.output<typeof KtoConfigSchema>;
 
 /** TRL ORPOConfig. */
-export const OrpoConfigSchema = TrainingArgumentsSchema.extend({
+export const OrpoConfigSchema = TrainingArgumentsSchema.safeExtend({
   ...preferencePolicyShape,
   learning_rate: z.number().gt(0).default(1e-6).describe('Peak learning rate (after warmup).'),
   beta: z.number().gt(0).default(0.1).describe('λ of ORPO: weight of the odds-ratio term added to the SFT loss on the chosen response.'),
@@ -311,7 +313,7 @@ export const OrpoConfigSchema = TrainingArgumentsSchema.extend({
 export type OrpoConfig = z.output<typeof OrpoConfigSchema>;
 
 /** TRL CPOConfig with loss_type "simpo". */
-export const SimpoConfigSchema = TrainingArgumentsSchema.extend({
+export const SimpoConfigSchema = TrainingArgumentsSchema.safeExtend({
   ...preferencePolicyShape,
   learning_rate: z.number().gt(0).default(1e-6).describe('Peak learning rate (after warmup).'),
   beta: z.number().gt(0).default(2).describe('β of SimPO: scale of the length-normalised reward (the SimPO paper uses 2.0–2.5).'),
