@@ -1,5 +1,6 @@
 // Addon runtime: CPU detection, the thread pool, parameter parsing, aligned buffers, registration.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -54,6 +55,54 @@ const char* IsaName(Isa isa) {
 namespace {
 thread_local bool tInsidePool = false;
 
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// How long an idle worker keeps polling for the next parallel region before it sleeps on the condition
+// variable (and how long the caller polls for the last running tasks to finish). A transformer step issues
+// parallel regions microseconds apart (decoding: ~20 kernels per layer); waking a sleeping thread through the
+// kernel costs tens of microseconds, more than many of those kernels. Polling briefly keeps the workers on
+// their cores between regions (OpenMP runtimes do the same, for far longer). A poller yields its core every
+// few microseconds, so on an oversubscribed machine it does not keep a runnable thread off the CPU.
+// ALIGNKIT_SPIN_US overrides (0: always sleep).
+int64_t SpinNanos() {
+  static const int64_t ns = [] {
+    const char* env = std::getenv("ALIGNKIT_SPIN_US");
+    long long us = env ? std::atoll(env) : 1000;
+    return static_cast<int64_t>(us < 0 ? 0 : us) * 1000;
+  }();
+  return ns;
+}
+
+// Polls `done()` for up to SpinNanos(); true if it became true meanwhile.
+template <class F>
+bool SpinUntil(const F& done) {
+  const int64_t budget = SpinNanos();
+  if (budget == 0) return done();
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    for (int i = 0; i < 128; ++i) {
+      if (done()) return true;
+      CpuRelax();
+    }
+    if (std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count() > budget)
+      return done();
+    std::this_thread::yield();
+  }
+}
+
+// Work hand-out. One 64-bit word holds the region's generation (high 24 bits) and the next unclaimed task
+// (low 40 bits); a thread claims a task with a compare-and-swap, which fails if the region changed since it
+// read the word, so a worker that wakes late can never claim (or run) a task of a region it did not read.
+// The caller waits for the claimed tasks to finish (a count of finished tasks), never for a worker to
+// check in: a worker that is not scheduled in time simply takes no part, instead of stalling the caller
+// for a scheduler slice on a busy machine.
+constexpr int kTaskBits = 40;
+constexpr uint64_t kTaskMask = (uint64_t{1} << kTaskBits) - 1;
+
 class ThreadPool {
  public:
   ~ThreadPool() { Stop(); }
@@ -66,65 +115,90 @@ class ThreadPool {
     std::lock_guard<std::mutex> run(runMutex_);
     Stop();
     size_ = n;
-    stop_ = false;
+    stop_.store(false);
     for (int t = 1; t < n; ++t) workers_.emplace_back([this, t] { WorkerLoop(t); });
   }
 
   void Run(int64_t numTasks, const std::function<void(int64_t, int)>& fn) {
     if (numTasks <= 0) return;
-    if (size_ == 1 || numTasks == 1 || tInsidePool) {
+    if (size_ == 1 || numTasks == 1 || tInsidePool || numTasks > static_cast<int64_t>(kTaskMask)) {
       for (int64_t i = 0; i < numTasks; ++i) fn(i, 0);
       return;
     }
     std::lock_guard<std::mutex> run(runMutex_);  // one parallel region at a time
     {
-      std::lock_guard<std::mutex> lock(mutex_);
-      fn_ = &fn;
-      numTasks_ = numTasks;
-      next_.store(0);
-      pending_ = size_ - 1;
-      ++generation_;
+      std::lock_guard<std::mutex> lock(mutex_);  // for workers asleep on cv_
+      fn_.store(&fn, std::memory_order_relaxed);
+      numTasks_.store(numTasks, std::memory_order_relaxed);
+      finished_.store(0, std::memory_order_relaxed);
+      const uint64_t gen = (work_.load(std::memory_order_relaxed) >> kTaskBits) + 1;
+      work_.store(gen << kTaskBits, std::memory_order_release);  // publishes the three stores above
     }
-    cv_.notify_all();
+    if (sleepers_.load(std::memory_order_acquire) > 0) cv_.notify_all();
     tInsidePool = true;
     Drain(0);
     tInsidePool = false;
-    std::unique_lock<std::mutex> lock(mutex_);
-    doneCv_.wait(lock, [this] { return pending_ == 0; });
-    fn_ = nullptr;
+    auto allDone = [&] { return finished_.load(std::memory_order_acquire) == numTasks; };
+    if (!SpinUntil(allDone)) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      doneCv_.wait(lock, allDone);
+    }
   }
 
  private:
-  void Drain(int thread) {
+  // Claims and runs tasks of the current region until none is left; returns that region's generation.
+  uint64_t Drain(int thread) {
+    uint64_t w = work_.load(std::memory_order_acquire);
+    int64_t ran = 0, total = 0;
+    const std::function<void(int64_t, int)>* fn = nullptr;
     for (;;) {
-      int64_t task = next_.fetch_add(1);
-      if (task >= numTasks_) break;
-      (*fn_)(task, thread);
+      const int64_t n = numTasks_.load(std::memory_order_relaxed);
+      const int64_t task = static_cast<int64_t>(w & kTaskMask);
+      if (task >= n) break;
+      // On success the region of `w` is current and cannot finish before this task does, so fn_ and
+      // numTasks_ (read after the acquire) are that region's.
+      if (!work_.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+      if (!fn) {
+        fn = fn_.load(std::memory_order_relaxed);
+        total = n;
+      }
+      (*fn)(task, thread);
+      ++ran;
+      // (The region cannot end while this thread holds finished tasks it has not counted yet, so the
+      // generation stays the same through this loop once a task was claimed.)
+      w = work_.load(std::memory_order_acquire);
     }
+    if (ran > 0 && finished_.fetch_add(ran, std::memory_order_acq_rel) + ran == total) {
+      std::lock_guard<std::mutex> lock(mutex_);  // the caller checks finished_ under the mutex before it sleeps
+      doneCv_.notify_one();
+    }
+    return w >> kTaskBits;
   }
 
   void WorkerLoop(int thread) {
     tInsidePool = true;
-    uint64_t seen = 0;
+    uint64_t seen = 0;  // generations start at 1
     for (;;) {
-      {
+      auto ready = [&] {
+        return stop_.load(std::memory_order_acquire) || (work_.load(std::memory_order_acquire) >> kTaskBits) != seen;
+      };
+      if (!SpinUntil(ready)) {
         std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-        if (stop_) return;
-        seen = generation_;
+        // Counted under the mutex before the predicate check: a Run that publishes after this point sees
+        // sleepers_ > 0 and notifies; one that published before is seen by the check.
+        sleepers_.fetch_add(1, std::memory_order_acq_rel);
+        cv_.wait(lock, ready);
+        sleepers_.fetch_sub(1, std::memory_order_acq_rel);
       }
-      Drain(thread);
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (--pending_ == 0) doneCv_.notify_one();
-      }
+      if (stop_.load(std::memory_order_acquire)) return;
+      seen = Drain(thread);
     }
   }
 
   void Stop() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
+      stop_.store(true);
     }
     cv_.notify_all();
     for (auto& w : workers_) w.join();
@@ -132,16 +206,16 @@ class ThreadPool {
   }
 
   int size_ = 1;
-  bool stop_ = false;
+  std::atomic<bool> stop_{false};
   std::vector<std::thread> workers_;
   std::mutex runMutex_;
   std::mutex mutex_;
   std::condition_variable cv_, doneCv_;
-  const std::function<void(int64_t, int)>* fn_ = nullptr;
-  int64_t numTasks_ = 0;
-  std::atomic<int64_t> next_{0};
-  int pending_ = 0;
-  uint64_t generation_ = 0;
+  std::atomic<const std::function<void(int64_t, int)>*> fn_{nullptr};
+  std::atomic<int64_t> numTasks_{0};
+  std::atomic<uint64_t> work_{0};       // generation << kTaskBits | next task
+  std::atomic<int64_t> finished_{0};    // tasks of the current region that have finished
+  std::atomic<int> sleepers_{0};
 };
 
 int DefaultThreads() {
