@@ -277,19 +277,33 @@ static std::string Need(const char* field, size_t have, size_t need) {
          std::to_string(need);
 }
 
+// One typed-array field: type, length and data from a single napi_get_typedarray_info (node-addon-api's
+// TypedArray wrappers query the same information three times per field; a decoding step reads a few
+// thousand array fields). Returns nullptr data for an empty array.
+static void* TypedField(const Params& p, napi_value v, const char* field, napi_typedarray_type want, const char* typeName,
+                        size_t need, size_t* lengthOut) {
+  napi_env env = p.env();
+  bool isTyped = false;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_is_typedarray(env, v, &isTyped) != napi_ok || !isTyped ||
+      napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr) != napi_ok || type != want)
+    p.fail(std::string("field '") + field + "' must be a" + (typeName[0] == 'I' ? "n " : " ") + typeName);
+  if (length < need) p.fail(Need(field, length, need));
+  if (lengthOut) *lengthOut = length;
+  return length == 0 ? nullptr : data;
+}
+
 F32Arg Params::f32(const char* field, size_t need, bool optional) const {
   Napi::Value v = get(field);
   if (v.IsUndefined() || v.IsNull()) {
     if (optional) return {};
     fail(std::string("missing Float32Array field '") + field + "'");
   }
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    fail(std::string("field '") + field + "' must be a Float32Array");
-  auto arr = v.As<Napi::Float32Array>();
-  size_t len = arr.ElementLength();
-  if (len < need) fail(Need(field, len, need));
-  if (len == 0) return {nullptr, 0};
-  return {arr.Data(), len};
+  size_t len = 0;
+  float* data = static_cast<float*>(TypedField(*this, v, field, napi_float32_array, "Float32Array", need, &len));
+  return {data, data ? len : 0};
 }
 
 const int32_t* Params::i32(const char* field, size_t need, bool optional) const {
@@ -298,11 +312,7 @@ const int32_t* Params::i32(const char* field, size_t need, bool optional) const 
     if (optional) return nullptr;
     fail(std::string("missing Int32Array field '") + field + "'");
   }
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
-    fail(std::string("field '") + field + "' must be an Int32Array");
-  auto arr = v.As<Napi::Int32Array>();
-  if (arr.ElementLength() < need) fail(Need(field, arr.ElementLength(), need));
-  return arr.Data();
+  return static_cast<const int32_t*>(TypedField(*this, v, field, napi_int32_array, "Int32Array", need, nullptr));
 }
 
 uint8_t* Params::u8Mut(const char* field, size_t need, bool optional) const {
@@ -311,19 +321,15 @@ uint8_t* Params::u8Mut(const char* field, size_t need, bool optional) const {
     if (optional) return nullptr;
     fail(std::string("missing Uint8Array field '") + field + "'");
   }
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-    fail(std::string("field '") + field + "' must be a Uint8Array");
-  auto arr = v.As<Napi::Uint8Array>();
-  if (arr.ElementLength() < need) fail(Need(field, arr.ElementLength(), need));
-  return arr.Data();
+  return static_cast<uint8_t*>(TypedField(*this, v, field, napi_uint8_array, "Uint8Array", need, nullptr));
 }
 
 const uint8_t* Params::u8(const char* field, size_t need, bool optional) const { return u8Mut(field, need, optional); }
 
+// (Numbers and booleans are read with one N-API call each, which also reports a wrong type.)
 int64_t Params::integer(const char* field, int64_t min) const {
-  Napi::Value v = get(field);
-  if (!v.IsNumber()) fail(std::string("field '") + field + "' must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
+  double d = 0;
+  if (napi_get_value_double(env_, get(field), &d) != napi_ok) fail(std::string("field '") + field + "' must be a number");
   if (!(d == static_cast<double>(static_cast<int64_t>(d)))) fail(std::string("field '") + field + "' must be an integer");
   if (d < static_cast<double>(min))
     fail(std::string("field '") + field + "' must be >= " + std::to_string(min) + ", got " + std::to_string(d));
@@ -335,16 +341,17 @@ int64_t Params::integerOr(const char* field, int64_t fallback, int64_t min) cons
 }
 
 double Params::number(const char* field) const {
-  Napi::Value v = get(field);
-  if (!v.IsNumber()) fail(std::string("field '") + field + "' must be a number");
-  return v.As<Napi::Number>().DoubleValue();
+  double d = 0;
+  if (napi_get_value_double(env_, get(field), &d) != napi_ok) fail(std::string("field '") + field + "' must be a number");
+  return d;
 }
 
 bool Params::boolean(const char* field) const {
   Napi::Value v = get(field);
+  bool b = false;
+  if (napi_get_value_bool(env_, v, &b) == napi_ok) return b;
   if (v.IsUndefined() || v.IsNull()) return false;
-  if (!v.IsBoolean()) fail(std::string("field '") + field + "' must be a boolean");
-  return v.As<Napi::Boolean>().Value();
+  fail(std::string("field '") + field + "' must be a boolean");
 }
 
 std::string Params::string(const char* field) const {
