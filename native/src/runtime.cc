@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -143,6 +144,11 @@ class ThreadPool {
       std::unique_lock<std::mutex> lock(mutex_);
       doneCv_.wait(lock, allDone);
     }
+    if (error_) {  // the region is over: no task can still be using fn
+      std::exception_ptr e = error_;
+      error_ = nullptr;
+      std::rethrow_exception(e);
+    }
   }
 
  private:
@@ -162,7 +168,15 @@ class ThreadPool {
         fn = fn_.load(std::memory_order_relaxed);
         total = n;
       }
-      (*fn)(task, thread);
+      // A task that throws still counts as finished; the first exception is rethrown by Run on the calling
+      // thread once every task is done (escaping a worker it would end the process; escaping the caller's
+      // share early it would leave the workers running tasks of a region whose fn is gone).
+      try {
+        (*fn)(task, thread);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!error_) error_ = std::current_exception();
+      }
       ++ran;
       // (The region cannot end while this thread holds finished tasks it has not counted yet, so the
       // generation stays the same through this loop once a task was claimed.)
@@ -216,6 +230,7 @@ class ThreadPool {
   std::atomic<uint64_t> work_{0};       // generation << kTaskBits | next task
   std::atomic<int64_t> finished_{0};    // tasks of the current region that have finished
   std::atomic<int> sleepers_{0};
+  std::exception_ptr error_;  // guarded by mutex_ while a region runs
 };
 
 int DefaultThreads() {
