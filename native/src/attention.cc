@@ -557,10 +557,23 @@ struct KeysValues {
 // Queries per call up to which the forward reads key rows directly (ScoresNT) instead of building KeysValues.
 constexpr int64_t kDirectMaxT = 4;
 
+// Per-thread tiles of the forward, kept between calls (a decoding step calls the forward once per layer with
+// a few microseconds of work, and allocating and zeroing these ~50 KB each time cost a good part of that).
+// ForwardBlock writes every element before reading it (new elements start as NaN, so a test would notice).
 struct FwdScratch {
   std::vector<float> s, o, m, l, vp;
-  explicit FwdScratch(const Shape& sh)
-      : s(kBr * kBc), o(static_cast<size_t>(kBr) * sh.Dp), m(kBr), l(kBr), vp(static_cast<size_t>(kBc) * sh.Dp) {}
+  static void Fit(std::vector<float>& v, size_t n) {
+    if (v.size() < n) v.resize(n, std::numeric_limits<float>::quiet_NaN());
+  }
+  static FwdScratch& ForThread(const Shape& sh) {
+    thread_local FwdScratch w;
+    Fit(w.s, static_cast<size_t>(kBr) * kBc);
+    Fit(w.o, static_cast<size_t>(kBr) * sh.Dp);
+    Fit(w.m, kBr);
+    Fit(w.l, kBr);
+    Fit(w.vp, static_cast<size_t>(kBc) * sh.Dp);
+    return w;
+  }
 };
 
 // kv == nullptr: the direct (small-T) form, reading k and v as given.
@@ -748,14 +761,11 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   std::unique_ptr<KeysValues> kv;
   if (sh.T > kDirectMaxT) kv = std::make_unique<KeysValues>(kr, sh, k, v, /*wantVt=*/false, /*wantKp=*/false, /*wantVp=*/true);
   const int64_t blocks = (sh.T + kBr - 1) / kBr;
-  std::vector<FwdScratch> scratch;
-  scratch.reserve(NumThreads());
-  for (int t = 0; t < NumThreads(); ++t) scratch.emplace_back(sh);
   // task -> (b, h, q block); the last (most expensive under causal masking) blocks are handed out first
-  ParallelFor(sh.B * sh.Hq * blocks, [&](int64_t task, int thread) {
+  ParallelFor(sh.B * sh.Hq * blocks, [&](int64_t task, int) {
     const int64_t bh = task / blocks;
     const int64_t blk = blocks - 1 - task % blocks;
-    ForwardBlock(kr, sh, q, k, v, kv.get(), out, lse, bh / sh.Hq, bh % sh.Hq, blk * kBr, scratch[thread]);
+    ForwardBlock(kr, sh, q, k, v, kv.get(), out, lse, bh / sh.Hq, bh % sh.Hq, blk * kBr, FwdScratch::ForThread(sh));
   });
   return p.env().Undefined();
 }

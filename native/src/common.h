@@ -25,7 +25,8 @@ int NumThreads();
 void SetNumThreads(int n);
 // Runs fn(task, thread) for task in [0, numTasks). Tasks are handed out dynamically; a kernel must make
 // each task's output independent of which thread runs it (that is what keeps results thread-count
-// independent). Nested calls run serially on the calling thread.
+// independent). Nested calls run serially on the calling thread. If tasks throw, the region still runs to
+// the end and the first exception is rethrown on the calling thread.
 void ParallelFor(int64_t numTasks, const std::function<void(int64_t task, int thread)>& fn);
 // Splits [0, n) into contiguous ranges of at least `grain` items and runs fn(begin, end) on them.
 void ParallelRange(int64_t n, int64_t grain, const std::function<void(int64_t begin, int64_t end)>& fn);

@@ -1,8 +1,10 @@
 // Addon runtime: CPU detection, the thread pool, parameter parsing, aligned buffers, registration.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -54,6 +56,54 @@ const char* IsaName(Isa isa) {
 namespace {
 thread_local bool tInsidePool = false;
 
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// How long an idle worker keeps polling for the next parallel region before it sleeps on the condition
+// variable (and how long the caller polls for the last running tasks to finish). A transformer step issues
+// parallel regions microseconds apart (decoding: ~20 kernels per layer); waking a sleeping thread through the
+// kernel costs tens of microseconds, more than many of those kernels. Polling briefly keeps the workers on
+// their cores between regions (OpenMP runtimes do the same, for far longer). A poller yields its core every
+// few microseconds, so on an oversubscribed machine it does not keep a runnable thread off the CPU.
+// ALIGNKIT_SPIN_US overrides (0: always sleep).
+int64_t SpinNanos() {
+  static const int64_t ns = [] {
+    const char* env = std::getenv("ALIGNKIT_SPIN_US");
+    long long us = env ? std::atoll(env) : 1000;
+    return static_cast<int64_t>(us < 0 ? 0 : us) * 1000;
+  }();
+  return ns;
+}
+
+// Polls `done()` for up to SpinNanos(); true if it became true meanwhile.
+template <class F>
+bool SpinUntil(const F& done) {
+  const int64_t budget = SpinNanos();
+  if (budget == 0) return done();
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    for (int i = 0; i < 128; ++i) {
+      if (done()) return true;
+      CpuRelax();
+    }
+    if (std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count() > budget)
+      return done();
+    std::this_thread::yield();
+  }
+}
+
+// Work hand-out. One 64-bit word holds the region's generation (high 24 bits) and the next unclaimed task
+// (low 40 bits); a thread claims a task with a compare-and-swap, which fails if the region changed since it
+// read the word, so a worker that wakes late can never claim (or run) a task of a region it did not read.
+// The caller waits for the claimed tasks to finish (a count of finished tasks), never for a worker to
+// check in: a worker that is not scheduled in time simply takes no part, instead of stalling the caller
+// for a scheduler slice on a busy machine.
+constexpr int kTaskBits = 40;
+constexpr uint64_t kTaskMask = (uint64_t{1} << kTaskBits) - 1;
+
 class ThreadPool {
  public:
   ~ThreadPool() { Stop(); }
@@ -66,65 +116,103 @@ class ThreadPool {
     std::lock_guard<std::mutex> run(runMutex_);
     Stop();
     size_ = n;
-    stop_ = false;
+    stop_.store(false);
     for (int t = 1; t < n; ++t) workers_.emplace_back([this, t] { WorkerLoop(t); });
   }
 
   void Run(int64_t numTasks, const std::function<void(int64_t, int)>& fn) {
     if (numTasks <= 0) return;
-    if (size_ == 1 || numTasks == 1 || tInsidePool) {
+    if (size_ == 1 || numTasks == 1 || tInsidePool || numTasks > static_cast<int64_t>(kTaskMask)) {
       for (int64_t i = 0; i < numTasks; ++i) fn(i, 0);
       return;
     }
     std::lock_guard<std::mutex> run(runMutex_);  // one parallel region at a time
     {
-      std::lock_guard<std::mutex> lock(mutex_);
-      fn_ = &fn;
-      numTasks_ = numTasks;
-      next_.store(0);
-      pending_ = size_ - 1;
-      ++generation_;
+      std::lock_guard<std::mutex> lock(mutex_);  // for workers asleep on cv_
+      fn_.store(&fn, std::memory_order_relaxed);
+      numTasks_.store(numTasks, std::memory_order_relaxed);
+      finished_.store(0, std::memory_order_relaxed);
+      const uint64_t gen = (work_.load(std::memory_order_relaxed) >> kTaskBits) + 1;
+      work_.store(gen << kTaskBits, std::memory_order_release);  // publishes the three stores above
     }
-    cv_.notify_all();
+    if (sleepers_.load(std::memory_order_acquire) > 0) cv_.notify_all();
     tInsidePool = true;
     Drain(0);
     tInsidePool = false;
-    std::unique_lock<std::mutex> lock(mutex_);
-    doneCv_.wait(lock, [this] { return pending_ == 0; });
-    fn_ = nullptr;
+    auto allDone = [&] { return finished_.load(std::memory_order_acquire) == numTasks; };
+    if (!SpinUntil(allDone)) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      doneCv_.wait(lock, allDone);
+    }
+    if (error_) {  // the region is over: no task can still be using fn
+      std::exception_ptr e = error_;
+      error_ = nullptr;
+      std::rethrow_exception(e);
+    }
   }
 
  private:
-  void Drain(int thread) {
+  // Claims and runs tasks of the current region until none is left; returns that region's generation.
+  uint64_t Drain(int thread) {
+    uint64_t w = work_.load(std::memory_order_acquire);
+    int64_t ran = 0, total = 0;
+    const std::function<void(int64_t, int)>* fn = nullptr;
     for (;;) {
-      int64_t task = next_.fetch_add(1);
-      if (task >= numTasks_) break;
-      (*fn_)(task, thread);
+      const int64_t n = numTasks_.load(std::memory_order_relaxed);
+      const int64_t task = static_cast<int64_t>(w & kTaskMask);
+      if (task >= n) break;
+      // On success the region of `w` is current and cannot finish before this task does, so fn_ and
+      // numTasks_ (read after the acquire) are that region's.
+      if (!work_.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+      if (!fn) {
+        fn = fn_.load(std::memory_order_relaxed);
+        total = n;
+      }
+      // A task that throws still counts as finished; the first exception is rethrown by Run on the calling
+      // thread once every task is done (escaping a worker it would end the process; escaping the caller's
+      // share early it would leave the workers running tasks of a region whose fn is gone).
+      try {
+        (*fn)(task, thread);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!error_) error_ = std::current_exception();
+      }
+      ++ran;
+      // (The region cannot end while this thread holds finished tasks it has not counted yet, so the
+      // generation stays the same through this loop once a task was claimed.)
+      w = work_.load(std::memory_order_acquire);
     }
+    if (ran > 0 && finished_.fetch_add(ran, std::memory_order_acq_rel) + ran == total) {
+      std::lock_guard<std::mutex> lock(mutex_);  // the caller checks finished_ under the mutex before it sleeps
+      doneCv_.notify_one();
+    }
+    return w >> kTaskBits;
   }
 
   void WorkerLoop(int thread) {
     tInsidePool = true;
-    uint64_t seen = 0;
+    uint64_t seen = 0;  // generations start at 1
     for (;;) {
-      {
+      auto ready = [&] {
+        return stop_.load(std::memory_order_acquire) || (work_.load(std::memory_order_acquire) >> kTaskBits) != seen;
+      };
+      if (!SpinUntil(ready)) {
         std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-        if (stop_) return;
-        seen = generation_;
+        // Counted under the mutex before the predicate check: a Run that publishes after this point sees
+        // sleepers_ > 0 and notifies; one that published before is seen by the check.
+        sleepers_.fetch_add(1, std::memory_order_acq_rel);
+        cv_.wait(lock, ready);
+        sleepers_.fetch_sub(1, std::memory_order_acq_rel);
       }
-      Drain(thread);
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (--pending_ == 0) doneCv_.notify_one();
-      }
+      if (stop_.load(std::memory_order_acquire)) return;
+      seen = Drain(thread);
     }
   }
 
   void Stop() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
+      stop_.store(true);
     }
     cv_.notify_all();
     for (auto& w : workers_) w.join();
@@ -132,16 +220,17 @@ class ThreadPool {
   }
 
   int size_ = 1;
-  bool stop_ = false;
+  std::atomic<bool> stop_{false};
   std::vector<std::thread> workers_;
   std::mutex runMutex_;
   std::mutex mutex_;
   std::condition_variable cv_, doneCv_;
-  const std::function<void(int64_t, int)>* fn_ = nullptr;
-  int64_t numTasks_ = 0;
-  std::atomic<int64_t> next_{0};
-  int pending_ = 0;
-  uint64_t generation_ = 0;
+  std::atomic<const std::function<void(int64_t, int)>*> fn_{nullptr};
+  std::atomic<int64_t> numTasks_{0};
+  std::atomic<uint64_t> work_{0};       // generation << kTaskBits | next task
+  std::atomic<int64_t> finished_{0};    // tasks of the current region that have finished
+  std::atomic<int> sleepers_{0};
+  std::exception_ptr error_;  // guarded by mutex_ while a region runs
 };
 
 int DefaultThreads() {
@@ -203,19 +292,33 @@ static std::string Need(const char* field, size_t have, size_t need) {
          std::to_string(need);
 }
 
+// One typed-array field: type, length and data from a single napi_get_typedarray_info (node-addon-api's
+// TypedArray wrappers query the same information three times per field; a decoding step reads a few
+// thousand array fields). Returns nullptr data for an empty array.
+static void* TypedField(const Params& p, napi_value v, const char* field, napi_typedarray_type want, const char* typeName,
+                        size_t need, size_t* lengthOut) {
+  napi_env env = p.env();
+  bool isTyped = false;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_is_typedarray(env, v, &isTyped) != napi_ok || !isTyped ||
+      napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr) != napi_ok || type != want)
+    p.fail(std::string("field '") + field + "' must be a" + (typeName[0] == 'I' ? "n " : " ") + typeName);
+  if (length < need) p.fail(Need(field, length, need));
+  if (lengthOut) *lengthOut = length;
+  return length == 0 ? nullptr : data;
+}
+
 F32Arg Params::f32(const char* field, size_t need, bool optional) const {
   Napi::Value v = get(field);
   if (v.IsUndefined() || v.IsNull()) {
     if (optional) return {};
     fail(std::string("missing Float32Array field '") + field + "'");
   }
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    fail(std::string("field '") + field + "' must be a Float32Array");
-  auto arr = v.As<Napi::Float32Array>();
-  size_t len = arr.ElementLength();
-  if (len < need) fail(Need(field, len, need));
-  if (len == 0) return {nullptr, 0};
-  return {arr.Data(), len};
+  size_t len = 0;
+  float* data = static_cast<float*>(TypedField(*this, v, field, napi_float32_array, "Float32Array", need, &len));
+  return {data, data ? len : 0};
 }
 
 const int32_t* Params::i32(const char* field, size_t need, bool optional) const {
@@ -224,11 +327,7 @@ const int32_t* Params::i32(const char* field, size_t need, bool optional) const 
     if (optional) return nullptr;
     fail(std::string("missing Int32Array field '") + field + "'");
   }
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
-    fail(std::string("field '") + field + "' must be an Int32Array");
-  auto arr = v.As<Napi::Int32Array>();
-  if (arr.ElementLength() < need) fail(Need(field, arr.ElementLength(), need));
-  return arr.Data();
+  return static_cast<const int32_t*>(TypedField(*this, v, field, napi_int32_array, "Int32Array", need, nullptr));
 }
 
 uint8_t* Params::u8Mut(const char* field, size_t need, bool optional) const {
@@ -237,19 +336,15 @@ uint8_t* Params::u8Mut(const char* field, size_t need, bool optional) const {
     if (optional) return nullptr;
     fail(std::string("missing Uint8Array field '") + field + "'");
   }
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-    fail(std::string("field '") + field + "' must be a Uint8Array");
-  auto arr = v.As<Napi::Uint8Array>();
-  if (arr.ElementLength() < need) fail(Need(field, arr.ElementLength(), need));
-  return arr.Data();
+  return static_cast<uint8_t*>(TypedField(*this, v, field, napi_uint8_array, "Uint8Array", need, nullptr));
 }
 
 const uint8_t* Params::u8(const char* field, size_t need, bool optional) const { return u8Mut(field, need, optional); }
 
+// (Numbers and booleans are read with one N-API call each, which also reports a wrong type.)
 int64_t Params::integer(const char* field, int64_t min) const {
-  Napi::Value v = get(field);
-  if (!v.IsNumber()) fail(std::string("field '") + field + "' must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
+  double d = 0;
+  if (napi_get_value_double(env_, get(field), &d) != napi_ok) fail(std::string("field '") + field + "' must be a number");
   if (!(d == static_cast<double>(static_cast<int64_t>(d)))) fail(std::string("field '") + field + "' must be an integer");
   if (d < static_cast<double>(min))
     fail(std::string("field '") + field + "' must be >= " + std::to_string(min) + ", got " + std::to_string(d));
@@ -261,16 +356,17 @@ int64_t Params::integerOr(const char* field, int64_t fallback, int64_t min) cons
 }
 
 double Params::number(const char* field) const {
-  Napi::Value v = get(field);
-  if (!v.IsNumber()) fail(std::string("field '") + field + "' must be a number");
-  return v.As<Napi::Number>().DoubleValue();
+  double d = 0;
+  if (napi_get_value_double(env_, get(field), &d) != napi_ok) fail(std::string("field '") + field + "' must be a number");
+  return d;
 }
 
 bool Params::boolean(const char* field) const {
   Napi::Value v = get(field);
+  bool b = false;
+  if (napi_get_value_bool(env_, v, &b) == napi_ok) return b;
   if (v.IsUndefined() || v.IsNull()) return false;
-  if (!v.IsBoolean()) fail(std::string("field '") + field + "' must be a boolean");
-  return v.As<Napi::Boolean>().Value();
+  fail(std::string("field '") + field + "' must be a boolean");
 }
 
 std::string Params::string(const char* field) const {

@@ -198,7 +198,7 @@ export function generate(model: CausalLM, options: GenerateOptions): GenerationR
         // Columns fed this step: the whole prompt first, then one column with the cache; all of them without.
         const from = cache && step > 0 ? cur - 1 : 0;
         const T = cur - from;
-        const logits: Float64Array = tidy(() => {
+        const logits: FloatArray = tidy(() => {
           const cols = (src: Int32Array, a: number, n: number): Int32Array => {
             const out = new Int32Array(B * n);
             for (let b = 0; b < B; b++) out.set(src.subarray(b * S + a, b * S + a + n), b * n);
@@ -221,25 +221,42 @@ export function generate(model: CausalLM, options: GenerateOptions): GenerationR
           let last: Tensor = reshape(narrow(hidden, 1, T - 1, 1), [B, H]); // [B, H]
           if (active.length < B) last = indexSelect(last, 0, intTensor(active));
           const lg = linear(last, model.lmHeadWeight(), model.lmHeadBias()); // [active, V]
-          return Float64Array.from(lg.data as FloatArray);
+          return (lg.data as FloatArray).slice(0, active.length * V); // a copy in the backend's own precision
         });
         for (let k = 0; k < active.length; k++) {
           const b = active[k];
           const raw = logits.subarray(k * V, (k + 1) * V);
-          for (let v = 0; v < V; v++)
-            if (Number.isNaN(raw[v])) throw new RangeError(`generate: the model produced NaN logits (row ${b}, step ${step}, token ${v})`);
-          const work = Float64Array.from(raw);
-          processLogits(work, sampling, seen ? seen[b] : []);
+          const nanAt = (v: number): never => {
+            throw new RangeError(`generate: the model produced NaN logits (row ${b}, step ${step}, token ${v})`);
+          };
           let tok: number;
-          if (gens) {
-            const u = tidy(() => rand([1], { generator: gens[b] }).item());
-            tok = sampleIndex(work, u);
-          } else tok = argmaxIndex(work);
+          let work: Float64Array | null = null;
+          if (!gens && sampling.repetitionPenalty === 1) {
+            // Plain greedy: no processor changes the logits, so the argmax is taken on them directly, in the
+            // same pass as the NaN check (the same choice as argmaxIndex on a float64 copy: the widening is exact).
+            let best = -Infinity;
+            tok = 0;
+            for (let v = 0; v < V; v++) {
+              const z = raw[v];
+              if (z > best) {
+                best = z;
+                tok = v;
+              } else if (z !== z) nanAt(v);
+            }
+          } else {
+            for (let v = 0; v < V; v++) if (Number.isNaN(raw[v])) nanAt(v);
+            work = Float64Array.from(raw);
+            processLogits(work, sampling, seen ? seen[b] : []);
+            if (gens) {
+              const u = tidy(() => rand([1], { generator: gens[b] }).item());
+              tok = sampleIndex(work, u);
+            } else tok = argmaxIndex(work);
+          }
           const res = results[b];
           res.ids.push(tok);
           if (r.returnLogprobs) {
             res.logprobs?.push(logprobAt(raw, tok, r.logprobTemperature));
-            res.sampledLogprobs?.push(gens ? logprobAt(work, tok) : 0);
+            res.sampledLogprobs?.push(gens && work ? logprobAt(work, tok) : 0);
           }
           seen?.[b].add(tok);
           grid[b * S + cur] = tok;

@@ -133,6 +133,8 @@ const SHAPES: [number, number, number][] = [
   [12, 32, 300], // exactly one AVX-512 tile
   [130, 67, 259],
   [61, 97, 300], // KC-block boundary (k > 256)
+  [8, 101, 203], // few rows against B^T (decoding): no packing, k % 8 != 0
+  [16, 53, 64], // the most rows that path takes
 ];
 const TRANS: [boolean, boolean][] = [
   [false, false],
@@ -209,6 +211,8 @@ test('sgemm: 1 and 2 threads give bit-identical results', (t) => {
   cases.push({ m: 3, n: 700, k: 300, transA: false, transB: false }); // direct path, parallel over columns
   cases.push({ m: 4, n: 700, k: 300, transA: true, transB: true });
   cases.push({ m: 2000, n: 2, k: 300, transA: true, transB: false }); // direct path, parallel over rows
+  cases.push({ m: 8, n: 700, k: 301, transA: false, transB: true }); // few rows x B^T, parallel over column chunks
+  cases.push({ m: 13, n: 190, k: 77, transA: true, transB: true, beta: 0.5 });
   cases.push({ m: 40, n: 30, k: 20, transA: false, transB: true, batch: 16, broadcastB: true }); // batch-parallel
   cases.push({ m: 30, n: 4100, k: 800, transA: false, transB: false, beta: 1 }); // several panels
   let seed = 400;
