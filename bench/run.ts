@@ -9,6 +9,7 @@ import './kernels.ts';
 import './models.ts';
 import './data_prep.ts';
 import './eval.ts';
+import './dpo.ts';
 
 function parseArgs(argv: string[]): BenchOptions {
   const o: BenchOptions = { json: false, quick: false, filter: null };
