@@ -92,7 +92,7 @@ describe('OpenAI-compatible endpoint (local test server)', () => {
         if (prompt.includes('FAIL429')) return reply(429, 'Too Many Requests');
         if (prompt.includes('BADJSON')) return reply(200, '<html>oops</html>');
         if (prompt.includes('NOCHOICES')) return reply(200, JSON.stringify({ choices: [] }));
-        if (prompt.includes('SLOW')) return void setTimeout(() => reply(200, answer('late')), 1500);
+        if (prompt.includes('SLOW')) return void setTimeout(() => reply(200, answer('late')), 6000);
         if (prompt.includes('WAIT')) return void setTimeout(() => reply(200, answer(`done ${prompt.slice(-1)}`)), 60);
         // Back-translation: "Translate to French: X" -> "FR<X>", "Translate to English: FR<X>" -> "X again".
         let m = /^Translate to French: (.*)$/s.exec(prompt);
@@ -126,7 +126,8 @@ describe('OpenAI-compatible endpoint (local test server)', () => {
   });
 
   it('reports HTTP errors, malformed answers, timeouts and refused connections per prompt, in order', async () => {
-    const gen = new EndpointGenerator(opts({ timeoutMs: 200 }));
+    // generous enough that a loaded CI machine answers the prompt-only cases in time; SLOW answers after 6 s
+    const gen = new EndpointGenerator(opts({ timeoutMs: 1500 }));
     const out = await gen.generate([
       { prompt: 'FAIL500', seed: 0 }, { prompt: 'ok', seed: 1 }, { prompt: 'FAIL429', seed: 2 }, { prompt: 'BADJSON', seed: 3 }, { prompt: 'NOCHOICES', seed: 4 }, { prompt: 'SLOW', seed: 5 },
     ]);
@@ -136,7 +137,7 @@ describe('OpenAI-compatible endpoint (local test server)', () => {
       { ok: false, error: 'endpoint answered HTTP 429: Too Many Requests' },
       { ok: false, error: 'endpoint answer is not JSON: <html>oops</html>' },
       { ok: false, error: 'endpoint answer has no choices[0].message.content string' },
-      { ok: false, error: 'endpoint timed out after 200 ms' },
+      { ok: false, error: 'endpoint timed out after 1500 ms' },
     ]);
     // A port nobody listens on.
     const closed = http.createServer();
