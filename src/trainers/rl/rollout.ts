@@ -616,7 +616,7 @@ export async function runOnPolicy(cfg: OnPolicyConfig, method: OnPolicyMethod, o
     const task = makeTask(cfg, method, policy, ref, rewards, prompts, warn);
     const outputDir = path.resolve(cfg.output_dir);
     if (cfg.report_to.includes('tensorboard')) tb = new EventFileWriter(cfg.logging_dir ?? path.join(outputDir, 'runs'), { filenameSuffix: '.samples' });
-    task.onSamples = (samples) => {
+    task.hooks.onSamples = (samples) => {
       writeSamples(outputDir, samples);
       if (tb && samples.length) {
         const last = samples[samples.length - 1].iteration;
@@ -625,18 +625,18 @@ export async function runOnPolicy(cfg: OnPolicyConfig, method: OnPolicyMethod, o
         tb.flush();
       }
     };
-    task.onIteration = (h) => writeAtomically('plot', path.join(outputDir, PLOT_FILE), (f) => f.write(new TextEncoder().encode(rewardKlSvg(method.name, h))));
+    task.hooks.onIteration = (h) => writeAtomically('plot', path.join(outputDir, PLOT_FILE), (f) => f.write(new TextEncoder().encode(rewardKlSvg(method.name, h))));
     const optimizer = makeOptimizer(cfg, policy.trainable);
     try {
       const r = await runTrainer(cfg, {
-        name: method.name, policy, task: task.task, optimizer, totalSteps: task.totalSteps, stepsPerEpoch: task.stepsPerIteration,
+        name: method.name, policy, task: task.task, optimizer, totalSteps: task.totalSteps, stepsPerEpoch: task.stepsPerEpoch,
         hasEval: false, console: o.console,
         summary: () => ({
           prompts: prompts.ids.length, iterations: task.history().length, dropped_samples: task.dropped(),
           final_score: task.history().at(-1)?.score ?? null, final_kl: task.history().at(-1)?.kl ?? null,
         }),
       });
-      task.onIteration(task.history());
+      task.hooks.onIteration(task.history());
       return { ...r, iterations: task.history(), droppedSamples: task.dropped(), prompts: prompts.ids.length };
     } finally {
       optimizer.dispose();
@@ -658,10 +658,12 @@ interface TaskParts {
   task: Omit<TrainTask<Piece & { iteration: number }>, 'saveModel' | 'loadModel'>;
   totalSteps: number;
   stepsPerIteration: number;
+  /** Optimizer steps per pass over the prompts (save_strategy 'epoch'). */
+  stepsPerEpoch: number;
   history(): IterationRecord[];
   dropped(): number;
-  onSamples: (s: readonly SampleRecord[]) => void;
-  onIteration: (h: readonly IterationRecord[]) => void;
+  /** Called with every sample written so far / the per-iteration history, after each rollout and on restore. */
+  hooks: { onSamples: (s: readonly SampleRecord[]) => void; onIteration: (h: readonly IterationRecord[]) => void };
 }
 
 function makeTask(cfg: OnPolicyConfig, method: OnPolicyMethod, policy: Policy, ref: ReferencePolicy | null, rewards: CombinedReward, prompts: PromptSet, warn: (m: string) => void): TaskParts {
@@ -690,15 +692,7 @@ function makeTask(cfg: OnPolicyConfig, method: OnPolicyMethod, policy: Policy, r
   let steps = 0; // optimizer steps begun (pieces handed out / g)
   let history: IterationRecord[] = [];
   let samples: SampleRecord[] = [];
-  const parts: TaskParts = {
-    task: undefined as never,
-    totalSteps,
-    stepsPerIteration,
-    history: () => history,
-    dropped: () => dropped,
-    onSamples: () => {},
-    onIteration: () => {},
-  };
+  const hooks: TaskParts['hooks'] = { onSamples: () => {}, onIteration: () => {} };
 
   const setTraining = (on: boolean): void => {
     policy.lora?.train(on);
@@ -809,9 +803,9 @@ function makeTask(cfg: OnPolicyConfig, method: OnPolicyMethod, policy: Policy, r
     if (sampleEvery && (iterationsDone - 1) % sampleEvery === 0) {
       const shown = Math.min(rows, 4);
       samples = [...samples, ...Array.from({ length: shown }, (_, b) => ({ step, iteration: iterationsDone, prompt: prompts.texts[rowPrompt[keep[b]]], response: texts[keep[b]], score: scores[b] }))];
-      parts.onSamples(samples);
+      hooks.onSamples(samples);
     }
-    parts.onIteration(history);
+    hooks.onIteration(history);
     return {
       iteration, rows, R, promptIds: kPrompt, responseIds: kResp, oldLogps: scored.logps, refLogps, values: scored.values,
       advantages: prep.advantages, returns: prep.returns, klCoef: scoredRollout.klCoef, metrics: m,
@@ -833,7 +827,7 @@ function makeTask(cfg: OnPolicyConfig, method: OnPolicyMethod, policy: Policy, r
     };
   };
 
-  parts.task = {
+  const task: TaskParts['task'] = {
     async nextMicroBatch() {
       if (!buffer || buffer.cursor >= buffer.queue.length) buffer = await collect();
       const piece = buffer.queue[buffer.cursor++];
@@ -884,11 +878,14 @@ function makeTask(cfg: OnPolicyConfig, method: OnPolicyMethod, policy: Policy, r
       dropped = x.dropped;
       history = x.history.map((h) => ({ ...h, kl: h.kl ?? Number.NaN }));
       samples = x.samples;
-      parts.onSamples(samples);
-      parts.onIteration(history);
+      hooks.onSamples(samples);
+      hooks.onIteration(history);
     },
   };
-  return parts;
+  return {
+    task, totalSteps, stepsPerIteration, stepsPerEpoch: Math.max(1, sampler.batchesPerEpoch) * stepsPerIteration,
+    history: () => history, dropped: () => dropped, hooks,
+  };
 }
 
 /** A fixed or adaptive KL controller from PPO-style fields. */
