@@ -7,6 +7,7 @@ import { VERSION } from '../version.ts';
 import { registerTokenize } from './commands/tokenize.ts';
 import { registerTrainCommands } from './commands/train.ts';
 import { registerPreferenceCommands } from './commands/preference.ts';
+import { registerRlCommands } from './commands/rl.ts';
 import { registerTokenizerCommands } from './commands/tokenizer_train.ts';
 import { registerDataCommands } from './commands/data.ts';
 import { printModelInfo, registerConvert, registerModelCommands } from './commands/model.ts';
@@ -91,6 +92,7 @@ export function buildProgram(): Command {
   registerConvert(program);
   registerTrainCommands(program);
   registerPreferenceCommands(program);
+  registerRlCommands(program);
   registerDataCommands(program);
   registerEval(program);
 

@@ -326,6 +326,121 @@ export type SimpoConfig = z.output<typeof SimpoConfigSchema>;
 export type PreferenceConfig = RewardConfig | DpoConfig | KtoConfig | OrpoConfig | SimpoConfig;
 
 // ---------------------------------------------------------------------------------------------------------
+// Online RL trainers (PPO, GRPO, RLOO; src/trainers/rl/): the policy fields of SFT, a prompt dataset, the reward
+// sources, the rollout's sampling settings and the stability guards, plus each method's own fields (TRL's names
+// and defaults where TRL has the field).
+
+const REWARD_SPEC = /^(module:.+|rm:.+|http:.+|https?:\/\/.+)$/;
+
+const onPolicyShape = {
+  ...pick('model_name_or_path', 'dataset_path', 'train_file', 'chat_template_path', 'use_lora', 'merge_lora', 'lora_r', 'lora_alpha', 'lora_dropout', 'lora_target_modules', 'trainable_modules'),
+  dataset_path: path().nullable().default(null)
+    .describe("The prompts: a .jsonl / .json / .parquet file whose rows hold a prompt string (or a message list, rendered with the chat template and an assistant header), or a .txt file with one prompt per line. Give this or train_file."),
+  prompt_field: z.string().min(1).default('prompt').describe('Field of each row that holds the prompt (a string, or a list of chat messages).'),
+  ref_model: path().nullable().default(null)
+    .describe('The reference policy for the KL penalty: a model folder; null = the initial policy (with LoRA: the base model with the adapters switched off, no second copy).'),
+  reward_funcs: z.array(z.string().regex(REWARD_SPEC, "must be 'module:FILE', 'rm:DIR' or 'http:URL'")).default([])
+    .describe("Reward sources, each 'module:FILE' (a TypeScript/JavaScript module exporting score(prompt, response) => number, or a default export), 'rm:DIR' (a reward model folder from alignkit reward) or 'http:URL' (POST {prompt, response} -> {reward}). Several are summed with reward_weights."),
+  reward_model_path: path().nullable().default(null).describe("A reward model folder (TRL's name); the same as adding 'rm:DIR' to reward_funcs."),
+  reward_weights: z.array(z.number()).min(1).nullable().default(null)
+    .describe('Weight of each reward source (reward_model_path first, then reward_funcs in order); null = every weight 1.'),
+  reward_timeout_s: z.number().gt(0).default(30).describe('HTTP rewards: seconds to wait for one answer before the attempt counts as failed.'),
+  reward_retries: nonNegInt().default(3)
+    .describe('HTTP rewards: retries of a failed request (connection refused, timeout, HTTP 5xx), with exponential backoff from 0.5 s; then the run stops with an error.'),
+  temperature: z.number().gt(0).default(0.7).describe('Sampling temperature of the rollouts; the log-probs of policy and reference use the same temperature (TRL).'),
+  top_k: nonNegInt().default(0).describe('Sample only from the k most likely tokens; 0 = off.'),
+  top_p: z.number().gt(0).lte(1).default(1).describe('Nucleus sampling: the smallest set of tokens whose probability reaches top_p; 1 = off.'),
+  missing_eos_penalty: nonNeg().nullable().default(null)
+    .describe('Subtracted from the score of a response that reached the length limit without EOS (a truncated response); null = no penalty.'),
+  total_episodes: posInt().nullable().default(null)
+    .describe('Sampled responses (episodes) in the whole run; null = num_train_epochs × prompts × samples per prompt. max_steps > 0 overrides it.'),
+  local_rollout_forward_batch_size: posInt().default(64).describe('Rows per batch when sampling and when scoring the rollout with the policy and the reference (no gradients).'),
+  num_sample_generations: nonNegInt().default(10)
+    .describe('How many times during the run a few sampled prompt/response pairs are written to output_dir/samples.jsonl (and TensorBoard text); 0 = never.'),
+  kl_blowup_threshold: z.number().gt(0).nullable().default(null)
+    .describe('Stability guard: when objective/kl (mean summed KL of a rollout, nats) exceeds this, do kl_blowup_action; null = no guard.'),
+  kl_blowup_action: z.enum(['abort', 'raise_kl_coef']).default('abort')
+    .describe("What the KL guard does: 'abort' (stop with an error naming the iteration) or 'raise_kl_coef' (double the KL coefficient and warn)."),
+  logging_steps: posInt().default(1).describe('Log metrics every this many optimizer steps (each step is one minibatch of a rollout).'),
+  learning_rate: z.number().gt(0).default(3e-6).describe('Peak learning rate (after warmup). TRL PPOConfig / RLOOConfig default 3e-6.'),
+};
+
+type OnPolicyArgs = BaseArgs & z.output<z.ZodObject<typeof onPolicyShape>>;
+
+function checkOnPolicy(c: OnPolicyArgs, ctx: Ctx, samplesPerPrompt: { key: string; value: number }, rowsPerIteration: number): void {
+  if (c.dataset_path === null && c.train_file === null) configIssue(ctx, 'dataset_path', 'required (or train_file): the prompts');
+  if (c.dataset_path !== null && c.train_file !== null) configIssue(ctx, 'train_file', 'give dataset_path or train_file, not both');
+  const sources = c.reward_funcs.length + (c.reward_model_path !== null ? 1 : 0);
+  if (sources === 0) configIssue(ctx, 'reward_funcs', "required: at least one reward source (reward_funcs, e.g. ['module:reward.ts'], or reward_model_path)");
+  if (c.reward_weights !== null && c.reward_weights.length !== sources)
+    configIssue(ctx, 'reward_weights', `has ${c.reward_weights.length} weight(s) for ${sources} reward source(s)`);
+  if (c.eval_strategy !== 'no') configIssue(ctx, 'eval_strategy', "the RL trainers do not evaluate during training (watch objective/scores instead); set it to 'no'");
+  if (rowsPerIteration % samplesPerPrompt.value !== 0)
+    configIssue(ctx, samplesPerPrompt.key, `${samplesPerPrompt.value} must divide the ${rowsPerIteration} responses sampled per iteration (per_device_train_batch_size × gradient_accumulation_steps × minibatches)`);
+}
+
+/** TRL PPOConfig (with the adaptive KL controller and reward clipping of TRL's earlier PPOTrainer). */
+export const PpoConfigSchema = TrainingArgumentsSchema.safeExtend({
+  ...onPolicyShape,
+  response_length: posInt().default(53).describe('Most tokens sampled per response (a response stops earlier at EOS).'),
+  num_ppo_epochs: posInt().default(4).describe('Passes of PPO updates over each rollout batch.'),
+  num_mini_batches: posInt().default(1)
+    .describe('Minibatches (optimizer steps) per pass; rollout batch = per_device_train_batch_size × gradient_accumulation_steps × num_mini_batches prompts.'),
+  cliprange: z.number().gt(0).default(0.2).describe('ε of the clipped surrogate objective: the policy ratio is clipped to [1 − ε, 1 + ε].'),
+  cliprange_value: z.number().gt(0).default(0.2).describe('Clip range of the value function: new values stay within ± this of the rollout values in the clipped value loss.'),
+  vf_coef: nonNeg().default(0.1).describe('Weight of the value loss in the total loss.'),
+  gamma: z.number().gte(0).lte(1).default(1).describe('Discount factor of GAE.'),
+  lam: z.number().gte(0).lte(1).default(0.95).describe('λ of GAE (bias/variance trade-off of the advantages).'),
+  kl_coef: nonNeg().default(0.05).describe('β: weight of the per-token KL penalty to the reference in the rewards (the initial value with target_kl).'),
+  kl_estimator: z.enum(['k1', 'k2', 'k3']).default('k1')
+    .describe("Per-token KL estimator: k1 = log π − log π_ref (unbiased), k2 = ½(log π − log π_ref)², k3 = r − 1 − log r with r = π_ref/π (unbiased, never negative)."),
+  target_kl: z.number().gt(0).nullable().default(null)
+    .describe('Adaptive KL controller (Ziegler et al. 2019): steer kl_coef so that objective/kl tracks this target; null = fixed kl_coef.'),
+  kl_horizon: posInt().default(10000).describe('Horizon of the adaptive KL controller, in sampled responses.'),
+  whiten_rewards: z.boolean().default(false).describe('Whiten the per-token rewards of each rollout before GAE.'),
+  reward_clip: z.number().gt(0).nullable().default(null).describe('Clip every score to [−reward_clip, reward_clip] before the KL penalty; null = no clipping.'),
+  entropy_coef: nonNeg().default(0).describe('Weight of an entropy bonus (the exact entropy of the policy at each response token) subtracted from the loss.'),
+}).superRefine((c, ctx) => checkOnPolicy(c, ctx, { key: 'per_device_train_batch_size', value: 1 }, c.per_device_train_batch_size * c.gradient_accumulation_steps * c.num_mini_batches));
+export type PpoConfig = z.output<typeof PpoConfigSchema>;
+
+/** TRL GRPOConfig. */
+export const GrpoConfigSchema = TrainingArgumentsSchema.safeExtend({
+  ...onPolicyShape,
+  learning_rate: z.number().gt(0).default(1e-6).describe('Peak learning rate (after warmup). TRL GRPOConfig default 1e-6.'),
+  temperature: z.number().gt(0).default(1).describe('Sampling temperature of the completions (and of the log-probs).'),
+  num_generations: z.number().int().gte(2).default(8).describe('G: completions sampled per prompt; advantages are normalised within each group of G.'),
+  max_completion_length: posInt().default(256).describe('Most tokens sampled per completion.'),
+  num_iterations: posInt().default(1).describe('μ: passes of updates over each generation batch (1 = the ratio is always 1 at the first step).'),
+  steps_per_generation: posInt().default(1)
+    .describe('Optimizer steps per pass over a generation batch; completions per generation = per_device_train_batch_size × gradient_accumulation_steps × this.'),
+  epsilon: z.number().gt(0).default(0.2).describe('ε of the clipped objective.'),
+  beta: nonNeg().default(0.04).describe('Weight of the k3 KL to the reference in the loss; 0 = no reference model at all.'),
+  scale_rewards: z.boolean().default(true).describe('Divide the group-centred rewards by the group standard deviation (false: Dr. GRPO centring only).'),
+  loss_type: z.enum(['grpo', 'bnpo', 'dr_grpo']).default('grpo')
+    .describe("Loss aggregation: 'grpo' (token mean per completion, then mean over completions), 'bnpo' (mean over all tokens of the batch), 'dr_grpo' (sum over tokens / (completions × max_completion_length))."),
+}).superRefine((c, ctx) => checkOnPolicy(c, ctx, { key: 'num_generations', value: c.num_generations }, c.per_device_train_batch_size * c.gradient_accumulation_steps * c.steps_per_generation));
+export type GrpoConfig = z.output<typeof GrpoConfigSchema>;
+
+/** TRL RLOOConfig (the REINFORCE leave-one-out trainer of Ahmadian et al. 2024). */
+export const RlooConfigSchema = TrainingArgumentsSchema.safeExtend({
+  ...onPolicyShape,
+  rloo_k: z.number().int().gte(2).default(2).describe('k: responses per prompt; each one\'s baseline is the mean reward of the other k − 1.'),
+  response_length: posInt().default(53).describe('Most tokens sampled per response.'),
+  num_ppo_epochs: posInt().default(4).describe('Passes of updates over each rollout batch.'),
+  num_mini_batches: posInt().default(1)
+    .describe('Minibatches (optimizer steps) per pass; responses per rollout = per_device_train_batch_size × gradient_accumulation_steps × num_mini_batches.'),
+  cliprange: z.number().gt(0).default(0.2).describe('ε: the sequence-level policy ratio is clipped to [1 − ε, 1 + ε].'),
+  kl_coef: nonNeg().default(0.05).describe('β: weight of the sequence KL to the reference subtracted from each score.'),
+  kl_estimator: z.enum(['k1', 'k2', 'k3']).default('k1').describe('Per-token KL estimator summed into the sequence KL (see PPO).'),
+  normalize_reward: z.boolean().default(false).describe('Whiten the scores of each rollout before the KL penalty.'),
+  normalize_advantage: z.boolean().default(false).describe('Whiten the advantages of each rollout.'),
+}).superRefine((c, ctx) => checkOnPolicy(c, ctx, { key: 'rloo_k', value: c.rloo_k }, c.per_device_train_batch_size * c.gradient_accumulation_steps * c.num_mini_batches));
+export type RlooConfig = z.output<typeof RlooConfigSchema>;
+
+/** The fields every online RL config shares. */
+export type OnPolicyConfig = PpoConfig | GrpoConfig | RlooConfig;
+
+// ---------------------------------------------------------------------------------------------------------
 // Unknown keys
 
 /** Keys renamed upstream (or by alignkit) → the current name. Suggested only when the new name is in the schema. */
