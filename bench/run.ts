@@ -7,6 +7,7 @@ import { makeContext, registeredBenches, Reporter, type BenchOptions } from './c
 import './gemm.ts';
 import './kernels.ts';
 import './models.ts';
+import './sft.ts';
 
 function parseArgs(argv: string[]): BenchOptions {
   const o: BenchOptions = { json: false, quick: false, filter: null };
