@@ -10,6 +10,7 @@ import './models.ts';
 import './data_prep.ts';
 import './eval.ts';
 import './dpo.ts';
+import './sft.ts';
 
 function parseArgs(argv: string[]): BenchOptions {
   const o: BenchOptions = { json: false, quick: false, filter: null };

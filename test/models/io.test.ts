@@ -164,6 +164,20 @@ test('GPT-2 checkpoints without the transformer. prefix and with attention-mask 
   }
 });
 
+test('loading GPT-2 holds no tensor memory beyond its parameters (the Conv1D transposes release their source)', () => {
+  // The storage counter covers every backend (native or TypeScript); Conv1D weights are loaded [in, out] and
+  // transposed, and the stored copy and its view must both be gone afterwards.
+  const before = T.memoryInfo().liveStorageBytes;
+  const model = loadModel(fixtureDir('gpt2'));
+  try {
+    let paramBytes = 0;
+    for (const t of model.namedParameters().values()) paramBytes += t.size * 4;
+    assert.equal(T.memoryInfo().liveStorageBytes - before, paramBytes);
+  } finally {
+    model.dispose();
+  }
+});
+
 test('bad config.json: unknown model_type, bad fields, unsupported rope -> one line naming the file and field', () => {
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ model_type: 'bert' }, /field 'model_type' = 'bert' is not supported \(supported: gpt2, llama, mistral, qwen2, qwen3\)/],
