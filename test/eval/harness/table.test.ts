@@ -36,11 +36,11 @@ test('table: numeric stderr column is right-aligned, decimals per column, groups
 test('stderr: sample std / sqrt(n); pooled group stderr; weighted mean (hand-computed)', () => {
   const xs = [1, 0, 0, 1, 1];
   // mean 0.6, squared deviations 0.16*3 + 0.36*2 = 1.2, sample variance 0.3
-  assert.ok(Math.abs(sampleStddev(xs) - Math.sqrt(0.3)) < 1e-15);
-  assert.ok(Math.abs((meanStderr(xs) as number) - Math.sqrt(0.3 / 5)) < 1e-15);
+  assert.ok(Math.abs(sampleStddev(xs) - Math.sqrt(0.3)) < 1e-15, 'sample stddev');
+  assert.ok(Math.abs((meanStderr(xs) as number) - Math.sqrt(0.3 / 5)) < 1e-15, 'mean stderr');
   assert.equal(meanStderr([1]), null);
   assert.equal(weightedMean([0.5, 0.2], [10, 30]), (5 + 6) / 40);
   // ((10-1)*0.1^2*10 + (30-1)*0.2^2*30) / (40 - 2) / 40
   const want = Math.sqrt((9 * 0.01 * 10 + 29 * 0.04 * 30) / 38 / 40);
-  assert.ok(Math.abs(pooledSampleStderr([0.1, 0.2], [10, 30]) - want) < 1e-15);
+  assert.ok(Math.abs(pooledSampleStderr([0.1, 0.2], [10, 30]) - want) < 1e-15, 'pooled stderr');
 });
