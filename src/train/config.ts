@@ -290,6 +290,9 @@ export const DpoConfigSchema = TrainingArgumentsSchema.safeExtend({
     .describe('sigmoid (DPO, Rafailov et al. 2023), ipo (Azar et al. 2023), hinge (SLiC), robust (Chowdhury et al. 2024, noisy labels).'),
   label_smoothing: z.number().gte(0).lt(0.5).default(0).describe('Probability that a preference label is flipped: conservative DPO (cDPO) for sigmoid, the noise rate for robust.'),
   reference_free: z.boolean().default(false).describe('Ignore the reference (a uniform reference policy): the loss uses policy log-probs only.'),
+  kl_eval_samples: z.number().int().gte(0).default(16)
+    .describe('At each evaluation, sample one completion (temperature 1) for this many eval prompts and log the sampled KL(π‖π_ref) as objective/kl (alignkit; 0 disables).'),
+  kl_eval_max_new_tokens: z.number().int().gt(0).default(32).describe('Tokens sampled per prompt for objective/kl at most (alignkit).'),
 }).superRefine(checkPreferenceData);
 export type DpoConfig = z.output<typeof DpoConfigSchema>;
 

@@ -7,6 +7,7 @@
 //   rewards/rejected  both log-probs drop, the rejected faster — expected, not a bug)
 //   rewards/margins = rewards/chosen − rewards/rejected;  rewards/accuracies = fraction of pairs with margin > 0
 //   logps/chosen, logps/rejected = summed completion log-probs under the policy
+//   objective/kl (eval only) = KL(π‖π_ref) estimated on completions sampled from the policy (sampled_kl.ts)
 
 import type { DpoConfig } from '../train/config.ts';
 import { dpoLoss, validateDpoOptions, type DpoLossOptions } from './preference_losses.ts';
@@ -17,6 +18,8 @@ import { tensor } from '../tensor/index.ts';
 export const DPO_METHOD: PairMethod<DpoConfig> = {
   name: 'dpo',
   needsReference: (cfg) => !cfg.reference_free,
+  // objective/kl: the sampled KL(π‖π_ref) the DPO objective constrains implicitly (see sampled_kl.ts)
+  sampledKl: (cfg) => (cfg.reference_free ? null : { prompts: cfg.kl_eval_samples, maxNewTokens: cfg.kl_eval_max_new_tokens }),
   loss({ cfg, policy, batch, ref }) {
     const p = pairLogps(policy.model, batch);
     // IPO works on length-averaged log-probs, the reference's too (TRL); the others on sums

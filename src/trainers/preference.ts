@@ -23,6 +23,7 @@ import { trainDataPath, type DpoConfig, type PreferenceConfig, type TrainingArgu
 import type { LoopResult, TrainTask } from '../train/loop.ts';
 import { loadPolicy, makeOptimizer, prepareOutputDir, runTrainer, totalStepsOf, type LoadPolicyOptions, type Policy } from '../train/session.ts';
 import { sequenceLogps } from './sequence_logps.ts';
+import { sampledKl } from './sampled_kl.ts';
 
 // ------------------------------------------------------------------------------------------------ data
 
@@ -184,6 +185,8 @@ export interface PairMethod<C extends PreferenceConfig> {
   policyOptions?: LoadPolicyOptions;
   /** Written instead of the usual final folder (the reward model's config). */
   afterSave?: (cfg: C, policy: Policy, outputDir: string) => void;
+  /** At each evaluation, estimate KL(π‖π_ref) on this many sampled eval completions (see sampled_kl.ts). */
+  sampledKl?: (cfg: C) => { prompts: number; maxNewTokens: number } | null;
 }
 
 /** The pair losses as a contribution Σℓ/normalizer (per-pair) or mean·pairs/normalizer (scalar means). */
@@ -204,6 +207,8 @@ export interface PairSession<C extends PreferenceConfig> {
   task: Omit<TrainTask<PairMicroBatch>, 'saveModel' | 'loadModel'>;
   /** Metrics of the method over a dataset (no update): the eval metrics, and `--eval_only`. */
   measure(ds: PreferenceDataset, ref: CachedReference | null): Promise<Record<string, number>>;
+  /** The method's sampled-KL metrics on a dataset's prompts (empty when the method has none). */
+  klMetrics(ds: PreferenceDataset): Promise<Record<string, number>>;
   evalReference: CachedReference | null;
   totalSteps: number;
   stepsPerEpoch: number;
@@ -267,7 +272,7 @@ export async function preparePairSession<C extends PreferenceConfig>(cfg: C, met
         return { loss: value, metrics };
       });
     },
-    evaluate: evalSet ? async () => measure(evalSet, evalRef) : undefined,
+    evaluate: evalSet ? async () => ({ ...(await measure(evalSet, evalRef)), ...(await klMetrics(evalSet)) }) : undefined,
     epoch: () => (microBatches * B) / Math.max(train.length, 1),
     state: () => ({ data: { sampler: sampler.state(), microBatches }, rng: {} }),
     restore(s) {
@@ -301,8 +306,25 @@ export async function preparePairSession<C extends PreferenceConfig>(cfg: C, met
     return out;
   }
 
+  /** objective/kl & co. on the first `prompts` eval prompts, sampled from the current policy. */
+  async function klMetrics(ds: PreferenceDataset): Promise<Record<string, number>> {
+    const want = method.sampledKl?.(cfg);
+    if (!want || want.prompts === 0 || ds.length === 0) return {};
+    const pairs = await gather(ds, Array.from({ length: Math.min(want.prompts, ds.length) }, (_, i) => i));
+    // the precomputed-log-prob path disposed its reference: load one (free with LoRA: adapters off) just for this
+    const ref = liveRef ?? makeReference({ ...(cfg as unknown as DpoConfig), precompute_ref_log_probs: false }, policy);
+    try {
+      const r = noGrad(() =>
+        sampledKl(policy.model, (fn) => ref.run(fn), pairs.map((p) => Array.from(p.promptIds)), { maxNewTokens: want.maxNewTokens, seed: cfg.seed, batchSize: cfg.per_device_eval_batch_size, padTokenId: policy.padTokenId }),
+      );
+      return { 'objective/kl': r.kl, 'objective/kl_k3': r.klK3, 'objective/kl_per_token': r.klPerToken, 'objective/sampled_length': r.responseLength };
+    } finally {
+      if (ref !== liveRef) ref.dispose();
+    }
+  }
+
   return {
-    policy, train, evalSet, task, measure, evalReference: evalRef, totalSteps, stepsPerEpoch, cfg,
+    policy, train, evalSet, task, measure, klMetrics, evalReference: evalRef, totalSteps, stepsPerEpoch, cfg,
     async dispose() {
       liveRef?.dispose();
       await train.close();
@@ -345,7 +367,7 @@ export async function evaluatePairs<C extends PreferenceConfig>(cfg: C, method: 
   const s = await preparePairSession({ ...cfg, eval_file: cfg.eval_file ?? trainDataPath(cfg), eval_fraction: 0 }, method, { evalOnly: true });
   try {
     const ds = s.evalSet as PreferenceDataset;
-    return { ...(await s.measure(ds, s.evalReference)), pairs: ds.length };
+    return { ...(await s.measure(ds, s.evalReference)), ...(await s.klMetrics(ds)), pairs: ds.length };
   } finally {
     await s.dispose();
   }

@@ -49,12 +49,16 @@ test('DPO after a rule-breaking SFT: held-out preference accuracy >= 90%, rule w
     const before = await evaluateDpo(parseConfig(DpoConfigSchema, { overrides: dpo }));
     assert.equal(before['rewards/margins'], 0, 'the policy starts as its own reference');
     assert.ok(before['rewards/accuracies'] <= 0.5);
+    assert.ok(Math.abs(before['objective/kl']) < 1e-3, `objective/kl ${before['objective/kl']} of the policy against itself`);
     const r = await runDpo(parseConfig(DpoConfigSchema, { overrides: dpo }), { console: false });
     const after = r.lastEval as Record<string, number>;
     assert.ok(after['eval_rewards/accuracies'] >= 0.9, `held-out preference accuracy ${after['eval_rewards/accuracies']}`);
     assert.ok(after['eval_rewards/margins'] > 0);
     const logged = readFileSync(join(dir, 'dpo', 'metrics.jsonl'), 'utf8');
-    for (const k of ['rewards/chosen', 'rewards/rejected', 'rewards/accuracies', 'rewards/margins', 'logps/chosen', 'logps/rejected']) assert.ok(logged.includes(`"${k}"`), `${k} not logged`);
+    for (const k of ['rewards/chosen', 'rewards/rejected', 'rewards/accuracies', 'rewards/margins', 'logps/chosen', 'logps/rejected', 'eval_objective/kl']) assert.ok(logged.includes(`"${k}"`), `${k} not logged`);
+    // the KL the trainer logged at its last evaluation: the policy moved, but stayed on a finite leash
+    const loggedKl = after['eval_objective/kl'];
+    assert.ok(Number.isFinite(loggedKl) && loggedKl > 0 && loggedKl < 50, `logged objective/kl ${loggedKl}`);
 
     const policy = { model: loadModel(join(dir, 'dpo'), { trainable: false }), tok: loadTokenizer(join(dir, 'dpo')) };
     const ref = { model: loadModel(sftDir, { trainable: false }), tok: loadTokenizer(sftDir) };
