@@ -119,8 +119,7 @@ export function parseConstitution(source: string, file: string): Constitution {
   const doc = parseDocument(source, { lineCounter: lc, prettyErrors: false });
   if (doc.errors.length) {
     const e = doc.errors[0];
-    const line = e.linePos?.[0]?.line;
-    throw new ConstitutionError(`${file}:${line ?? '?'}: not valid YAML: ${e.message.split('\n')[0]}`);
+    throw new ConstitutionError(`${file}:${lc.linePos(e.pos[0]).line}: not valid YAML: ${e.message.split('\n')[0]}`);
   }
   const lineOf = (node: unknown): string => {
     const r = (node as Node | null | undefined)?.range;
@@ -152,6 +151,10 @@ export function parseConstitution(source: string, file: string): Constitution {
       return;
     }
     const r = PrincipleSchema.safeParse(p);
+    if (name !== null) {
+      if (seen.has(name)) problems.push(`${file}${lineOf(fieldNode('name'))}: ${who}: the name '${name}' is already used by principles[${seen.get(name)}]`);
+      else seen.set(name, i);
+    }
     if (!r.success) {
       for (const issue of r.error.issues) {
         if (issue.code === 'unrecognized_keys') for (const k of issue.keys) problems.push(`${file}${lineOf(fieldNode(k))}: ${who}: unknown field '${k}' (expected name, description, critique_request, revision_request, weight, category)`);
@@ -170,8 +173,6 @@ export function parseConstitution(source: string, file: string): Constitution {
       const bad = checkPlaceholders(tpl, TEMPLATE_PLACEHOLDERS[key], required);
       if (bad) problems.push(`${file}${lineOf(fieldNode(key))}: ${who}: field '${key}' ${bad}`);
     }
-    if (seen.has(v.name)) problems.push(`${file}${lineOf(fieldNode('name'))}: ${who}: the name '${v.name}' is already used by principles[${seen.get(v.name)}]`);
-    seen.set(v.name, i);
     principles.push({
       name: v.name,
       description: v.description ?? v.name,
