@@ -20,10 +20,13 @@ import { loadChatTemplate, loadTokenizer, type Tokenizer } from '../tokenizer/in
 import { parseConfig, RewardConfigSchema } from '../train/config.ts';
 import { RewardScorer, runReward } from '../trainers/reward.ts';
 import { deriveSeed, LocalChatModel } from './chat.ts';
-import { readRows, writeJsonl } from './io.ts';
+import { readRows, writeJson, writeJsonl } from './io.ts';
 import { resolveSampling, type CaiSamplingOptions } from './revise.ts';
 
 // ------------------------------------------------------------------------------------------------ training
+
+/** Written next to the classifier: {format: 'chat' | 'plain', max_length}. */
+export const FILTER_META = 'cai_filter.json';
 
 export interface TrainFilterOptions {
   /** Base model folder (the classifier starts from it). */
@@ -66,12 +69,14 @@ export function pairsFromLabels(rows: readonly { prompt: Turns; response: Turns;
   return out;
 }
 
-async function labelledRows(file: string): Promise<{ prompt: Turns; response: Turns; label: boolean }[] | null> {
+/** The labelled rows of a file ({prompt, response, label}), or null for a preference file; and whether prompts are strings. */
+async function labelledRows(file: string): Promise<{ rows: { prompt: Turns; response: Turns; label: boolean }[] | null; plain: boolean }> {
   const src = await openRowSource(file);
   try {
     if (src.length === 0) throw new AlignkitError(`${file}: no rows`);
     const first = await src.get(0);
-    if (!('label' in first)) return null;
+    const plain = typeof first.prompt === 'string';
+    if (!('label' in first)) return { rows: null, plain };
     const out: { prompt: Turns; response: Turns; label: boolean }[] = [];
     for (let i = 0; i < src.length; i++) {
       const row = await src.get(i);
@@ -81,7 +86,7 @@ async function labelledRows(file: string): Promise<{ prompt: Turns; response: Tu
       for (const f of ['prompt', 'response'] as const) if (typeof row[f] !== 'string' && !Array.isArray(row[f])) throw new DataError(file, line, f, `expected a string or a list of messages, got ${typeName(row[f])}`);
       out.push({ prompt: row.prompt as Turns, response: row.response as Turns, label: label === true || label === 1 });
     }
-    return out;
+    return { rows: out, plain };
   } finally {
     await src.close();
   }
@@ -90,7 +95,7 @@ async function labelledRows(file: string): Promise<{ prompt: Turns; response: Tu
 /** Trains the filter classifier with the reward-model trainer. */
 export async function trainFilter(o: TrainFilterOptions): Promise<TrainFilterResult> {
   let data = o.data;
-  const labelled = await labelledRows(o.data);
+  const { rows: labelled, plain } = await labelledRows(o.data);
   if (labelled) {
     const pairs = pairsFromLabels(labelled);
     if (pairs.length === 0) throw new AlignkitError(`${o.data}: no prompt has both a good (label true) and a bad (label false) response, so there are no pairs to learn from`);
@@ -107,6 +112,8 @@ export async function trainFilter(o: TrainFilterOptions): Promise<TrainFilterRes
     },
   });
   const r = await runReward(cfg, { console: o.console ?? false });
+  // How the classifier saw its texts, so that scoring renders them the same way.
+  writeJson(path.join(r.outputDir, FILTER_META), { format: plain ? 'plain' : 'chat', max_length: o.maxLength ?? 512, data: o.data });
   return { outputDir: r.outputDir, pairs: r.pairs, trainLoss: r.trainLoss, evalAccuracy: r.lastEval?.eval_accuracy ?? null };
 }
 
@@ -122,7 +129,10 @@ export class ConstitutionalFilter {
     readonly maxLength = 512,
   ) {
     this.tok = loadTokenizer(dir, { requireConfig: false });
-    this.chat = loadChatTemplate(dir) !== null;
+    // The training format when recorded (cai filter train), else chat whenever the tokenizer has a template.
+    const metaFile = path.join(dir, FILTER_META);
+    const meta = fs.existsSync(metaFile) ? (JSON.parse(fs.readFileSync(metaFile, 'utf8')) as { format?: string }) : {};
+    this.chat = meta.format !== undefined ? meta.format === 'chat' : loadChatTemplate(dir) !== null;
     this.scorer = new RewardScorer(dir);
   }
 
