@@ -9,6 +9,8 @@ import { ConstitutionalScorer, constitutionRewardSource } from '../../src/cai/re
 import { writeTinyChatModel } from '../../src/demo/tiny_chat.ts';
 import { CombinedReward, rewardSourceFromSpec } from '../../src/trainers/rl/rewards.ts';
 import { parseConfig, PpoConfigSchema } from '../../src/train/config.ts';
+import { runPpo } from '../../src/trainers/rl/ppo.ts';
+import { fileURLToPath } from 'node:url';
 import { ScriptedChat } from './stub.ts';
 
 const YAML = [
@@ -80,5 +82,19 @@ describe('the constitutional reward', () => {
     });
     combined.dispose();
     await assert.rejects(rewardSourceFromSpec('constitution:'), /name the judge/);
+  });
+
+  it('drives a PPO run as its reward (scores in [0, 1])', async () => {
+    const prompts = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'data', 'rl', 'say_yes_prompts.jsonl');
+    const cfg = parseConfig(PpoConfigSchema, {
+      overrides: {
+        model_name_or_path: model, dataset_path: prompts, output_dir: path.join(dir, 'ppo'), reward_funcs: [`constitution:${model}@${path.join(dir, 'c.yaml')}`],
+        per_device_train_batch_size: 4, response_length: 6, num_ppo_epochs: 1, max_steps: 2, report_to: 'none', disable_tqdm: true, save_strategy: 'no',
+      },
+    });
+    const r = await runPpo(cfg, { console: false });
+    assert.equal(r.iterations.length, 2);
+    assert.equal(r.droppedSamples, 0);
+    for (const it of r.iterations) assert.ok(it.score > 0 && it.score < 1, `objective/scores ${it.score}`);
   });
 });
