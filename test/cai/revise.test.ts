@@ -6,6 +6,7 @@ import path from 'node:path';
 import { parseConstitution, PrincipleSampler } from '../../src/cai/constitution.ts';
 import { caiRevise, revisionPairs, runRevision, sftRows } from '../../src/cai/revise.ts';
 import { writeJsonl } from '../../src/cai/io.ts';
+import { deriveSeed, LocalChatModel } from '../../src/cai/chat.ts';
 import { writeTinyChatModel } from '../../src/demo/tiny_chat.ts';
 import { SftDataset } from '../../src/data/sft_dataset.ts';
 import { PreferenceDataset } from '../../src/data/preference_dataset.ts';
@@ -158,6 +159,24 @@ describe('cai revise end to end', () => {
     assert.equal(fs.readFileSync(r2.tracePath, 'utf8'), fs.readFileSync(r.tracePath, 'utf8'));
     const summary = JSON.parse(fs.readFileSync(r.summaryPath, 'utf8')) as { rounds: number; seed: number };
     assert.deepEqual([summary.rounds, summary.seed], [2, 4]);
+  });
+
+  it('another local model folder as the critic: its critiques are exactly that model’s replies', async () => {
+    const criticDir = writeTinyChatModel(path.join(dir, 'critic'), { hidden: 32, layers: 1, heads: 2, kvHeads: 1, seed: 77 });
+    const prompts = path.join(dir, 'pc.txt');
+    fs.writeFileSync(prompts, 'Tell me about cats.\nWhat is 2+2?\n');
+    const r = await caiRevise({ model, prompts, outputDir: path.join(dir, 'oc'), critic: criticDir, seed: 9, maxNewTokens: 5, temperature: 1 });
+    const trace = fs.readFileSync(r.tracePath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { rounds: { critique: string; critique_request: string }[] });
+    const critic = LocalChatModel.load(criticDir);
+    try {
+      const again = await critic.chat(trace.map((t, i) => ({ messages: [{ role: 'user', content: t.rounds[0].critique_request }], seed: deriveSeed(9, i, 1, 1) })), { maxNewTokens: 5, temperature: 1 });
+      assert.deepEqual(trace.map((t) => t.rounds[0].critique), again);
+    } finally {
+      critic.dispose();
+    }
+    const self = await caiRevise({ model, prompts, outputDir: path.join(dir, 'os'), seed: 9, maxNewTokens: 5, temperature: 1 });
+    const selfTrace = fs.readFileSync(self.tracePath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { rounds: { critique: string }[] });
+    assert.notDeepEqual(selfTrace.map((t) => t.rounds[0].critique), trace.map((t) => t.rounds[0].critique));
   });
 
   it('an OpenAI-compatible endpoint critic: probed first, then asked the filled critique requests', async () => {

@@ -120,7 +120,7 @@ export function registerCai(program: Command): void {
     'critic',
   ).action((f: SamplingFlags & EndpointFlags & { model: string; prompts: string; output: string; constitution?: string; rounds: number; critic?: string }) =>
     run('revise', async () => {
-      const r = await caiRevise({ model: f.model, prompts: f.prompts, outputDir: f.output, constitution: f.constitution, rounds: f.rounds, critic: f.critic, criticEndpoint: endpointOptions(f), ...sampling(f) });
+      const r = await caiRevise({ model: f.model, prompts: f.prompts, outputDir: f.output, constitution: f.constitution, rounds: f.rounds, critic: f.critic, criticEndpoint: endpointOptions(f), ...sampling(f), onStage: f.json ? undefined : (stage) => console.error(`cai revise: ${stage} done`) });
       if (f.json) console.log(JSON.stringify({ sft_path: r.sftPath, trace_path: r.tracePath, pairs_path: r.pairsPath, count: r.count, skipped: r.skipped, principle_counts: r.principleCounts }));
       else console.log(`cai revise: ${r.count} revised examples${r.skipped ? ` (${r.skipped} empty, left out)` : ''} -> ${r.sftPath}; trace ${r.tracePath}`);
     }),
