@@ -286,9 +286,25 @@ export class EndpointChatModel implements ChatModel {
     });
   }
 
+  /** Servers that refuse the logprobs parameters (HTTP 4xx) are asked again without them, and from then on. */
+  private logprobsRefused = false;
+
+  private async judgeRequest(messages: ChatMessage[]): Promise<CompletionBody> {
+    const plain = { messages, max_tokens: 8, temperature: 0 };
+    if (!this.logprobsRefused) {
+      try {
+        return await this.post({ ...plain, logprobs: true, top_logprobs: 10 }, 'judge');
+      } catch (e) {
+        if (!(e instanceof ChatEndpointError && /: HTTP 4\d\d/.test(e.message))) throw e;
+        this.logprobsRefused = true;
+      }
+    }
+    return this.post(plain, 'judge');
+  }
+
   async choose(conversations: readonly ChatMessage[][], options: readonly [string, string]): Promise<Choice[]> {
     return this.pool(conversations, async (messages) => {
-      const body = await this.post({ messages, max_tokens: 8, temperature: 0, logprobs: true, top_logprobs: 10 }, 'judge');
+      const body = await this.judgeRequest(messages);
       const reply = EndpointChatModel.content(body, this.url);
       const parsed = parseChoice(reply, options);
       if (parsed === null) throw new ChatEndpointError(`chat endpoint ${this.url}: the judge should answer ${options[0]} or ${options[1]}, got ${JSON.stringify(reply.slice(0, 60))}`);

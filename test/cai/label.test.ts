@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
+import http from 'node:http';
 import path from 'node:path';
 import { fillTemplate, loadConstitution, PrincipleSampler } from '../../src/cai/constitution.ts';
 import { LocalChatModel, parseChoice, type Choice } from '../../src/cai/chat.ts';
@@ -163,6 +164,32 @@ describe('an endpoint judge (local OpenAI-compatible server)', () => {
       }
     } finally {
       await withLogprobs.close();
+    }
+  });
+
+  it('a server that refuses the logprobs parameters is asked again without them', async () => {
+    const input = path.join(dir, 'given2.jsonl');
+    fs.writeFileSync(input, items.slice(0, 3).map((it) => JSON.stringify({ prompt: it.prompt, responses: [it.a, it.b] })).join('\n'));
+    // The refusal is a real HTTP 400 (startChatServer always answers 200).
+    const bodies: Record<string, unknown>[] = [];
+    const server = http.createServer((req, res) => {
+      let data = '';
+      req.on('data', (c: Buffer) => (data += c.toString('utf8')));
+      req.on('end', () => {
+        const b = JSON.parse(data) as Record<string, unknown>;
+        bodies.push(b);
+        if (b.logprobs !== undefined) res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":{"message":"unsupported parameter: logprobs"}}');
+        else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ choices: [{ message: { content: 'B' } }] }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = server.address() as { port: number };
+      const r = await caiLabel({ judge: `http://127.0.0.1:${port}`, judgeEndpoint: { concurrency: 1 }, input, output: path.join(dir, 'strict.jsonl'), seed: 1 });
+      assert.deepEqual([r.count, r.meanConfidence], [3, 1]);
+      assert.deepEqual(bodies.map((b) => b.logprobs !== undefined), [false, true, false, false, false]);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
     }
   });
 
