@@ -333,7 +333,7 @@ export type PreferenceConfig = RewardConfig | DpoConfig | KtoConfig | OrpoConfig
 // sources, the rollout's sampling settings and the stability guards, plus each method's own fields (TRL's names
 // and defaults where TRL has the field).
 
-const REWARD_SPEC = /^(module:.+|rm:.+|http:.+|https?:\/\/.+)$/;
+const REWARD_SPEC = /^(module:.+|rm:.+|http:.+|https?:\/\/.+|constitution:.+)$/;
 
 const onPolicyShape = {
   ...pick('model_name_or_path', 'dataset_path', 'train_file', 'chat_template_path', 'use_lora', 'merge_lora', 'lora_r', 'lora_alpha', 'lora_dropout', 'lora_target_modules', 'trainable_modules'),
@@ -342,8 +342,8 @@ const onPolicyShape = {
   prompt_field: z.string().min(1).default('prompt').describe('Field of each row that holds the prompt (a string, or a list of chat messages).'),
   ref_model: path().nullable().default(null)
     .describe('The reference policy for the KL penalty: a model folder; null = the initial policy (with LoRA: the base model with the adapters switched off, no second copy).'),
-  reward_funcs: z.array(z.string().regex(REWARD_SPEC, "must be 'module:FILE', 'rm:DIR' or 'http:URL'")).default([])
-    .describe("Reward sources, each 'module:FILE' (a TypeScript/JavaScript module exporting score(prompt, response) => number, or a default export), 'rm:DIR' (a reward model folder from alignkit reward) or 'http:URL' (POST {prompt, response} -> {reward}). Several are summed with reward_weights."),
+  reward_funcs: z.array(z.string().regex(REWARD_SPEC, "must be 'module:FILE', 'rm:DIR', 'http:URL' or 'constitution:JUDGE[@FILE.yaml]'")).default([])
+    .describe("Reward sources, each 'module:FILE' (a TypeScript/JavaScript module exporting score(prompt, response) => number, or a default export), 'rm:DIR' (a reward model folder from alignkit reward), 'http:URL' (POST {prompt, response} -> {reward}) or 'constitution:JUDGE[@FILE.yaml]' (a judge model folder or chat endpoint rates adherence to a constitution, default the shipped one; docs/cai.md). Several are summed with reward_weights."),
   reward_model_path: path().nullable().default(null).describe("A reward model folder (TRL's name); the same as adding 'rm:DIR' to reward_funcs."),
   reward_weights: z.array(z.number()).min(1).nullable().default(null)
     .describe('Weight of each reward source (reward_model_path first, then reward_funcs in order); null = every weight 1.'),

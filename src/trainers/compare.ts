@@ -11,6 +11,7 @@ import type { PretrainedLM } from '../models/index.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { signTest, wilsonInterval } from '../eval/stats.ts';
 import { RewardScorer } from './reward.ts';
+import { EndpointChatModel, parseChoice } from '../cai/chat.ts';
 
 export type SamplingFlags = Pick<GenerateOptions, 'temperature' | 'topK' | 'topP' | 'minP' | 'repetitionPenalty'> & { maxNewTokens: number; seed: number };
 
@@ -75,31 +76,24 @@ export async function moduleScorer(file: string): Promise<Scorer> {
 
 /**
  * An OpenAI-compatible chat endpoint (llama.cpp server, ollama, vLLM) as a pairwise judge: it is shown the
- * prompt and both responses and must answer A, B or tie. Errors and timeouts are reported, never retried silently.
+ * prompt and both responses and must answer A, B or tie. It talks through the shared chat client of
+ * src/cai/chat.ts (per-request timeout; `retries` extra attempts with backoff after a network error, timeout or
+ * HTTP 5xx, none by default); every failure is reported, never skipped.
  */
-export function endpointJudge(url: string, model: string, timeoutMs = 60_000): (prompt: string, a: string, b: string) => Promise<'a' | 'b' | 'tie'> {
+export function endpointJudge(url: string, model: string, timeoutMs = 60_000, retries = 0): (prompt: string, a: string, b: string) => Promise<'a' | 'b' | 'tie'> {
+  const client = new EndpointChatModel(url, { model, timeoutMs, retries, concurrency: 1 });
   return async (prompt, a, b) => {
     const content =
       `Which response answers the prompt better? Reply with exactly one of: A, B, tie.\n\nPrompt:\n${prompt}\n\nResponse A:\n${a}\n\nResponse B:\n${b}`;
-    const ctl = AbortSignal.timeout(timeoutMs);
-    let res: Response;
+    let text: string;
     try {
-      res = await fetch(`${url.replace(/\/+$/, '')}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model, temperature: 0, messages: [{ role: 'user', content }] }),
-        signal: ctl,
-      });
+      [text] = await client.chat([{ messages: [{ role: 'user', content }], seed: 0 }], { maxNewTokens: 8, temperature: 0 });
     } catch (e) {
       throw new AlignkitError(`judge endpoint ${url}: ${e instanceof Error ? e.message : String(e)}`);
     }
-    if (!res.ok) throw new AlignkitError(`judge endpoint ${url}: HTTP ${res.status}`);
-    const body = (await res.json()) as { choices?: { message?: { content?: string } }[] };
-    const text = (body.choices?.[0]?.message?.content ?? '').trim().toLowerCase();
-    if (/^a\b/.test(text)) return 'a';
-    if (/^b\b/.test(text)) return 'b';
-    if (/^tie\b/.test(text)) return 'tie';
-    throw new AlignkitError(`judge endpoint ${url}: expected A, B or tie, got ${JSON.stringify(text.slice(0, 60))}`);
+    const choice = parseChoice(text, ['A', 'B']);
+    if (choice === null) throw new AlignkitError(`judge endpoint ${url}: expected A, B or tie, got ${JSON.stringify(text.toLowerCase().slice(0, 60))}`);
+    return choice === 'tie' ? 'tie' : choice === 0 ? 'a' : 'b';
   };
 }
 

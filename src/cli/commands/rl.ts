@@ -1,5 +1,5 @@
 // Online RL commands: `alignkit ppo|grpo|rloo --config FILE` (every config field is also a --snake_case flag;
-// flags override the file), plus `--reward SPEC` (repeatable: module:FILE, rm:DIR or http:URL) for reward_funcs.
+// flags override the file), plus `--reward SPEC` (repeatable: module:FILE, rm:DIR, http:URL or constitution:JUDGE[@FILE]) for reward_funcs.
 
 import type { Command } from 'commander';
 import type { z } from 'zod';
@@ -57,7 +57,7 @@ function register(program: Command, t: RlTrainer): void {
     .command(t.name)
     .description(`${t.description} Every config field is also a --snake_case flag (flags override --config).`)
     .option('--config <file>', 'YAML or JSON config (flags override it)')
-    .option('--reward <spec>', "a reward source, repeatable: module:FILE (exports score(prompt, response) => number), rm:DIR (a reward model folder) or http:URL (POST {prompt, response} -> {reward}); replaces reward_funcs", (v: string, prev: string[] = []) => [...prev, v])
+    .option('--reward <spec>', "a reward source, repeatable: module:FILE (exports score(prompt, response) => number), rm:DIR (a reward model folder), http:URL (POST {prompt, response} -> {reward}) or constitution:JUDGE[@FILE.yaml] (a judge rates adherence to a constitution); replaces reward_funcs", (v: string, prev: string[] = []) => [...prev, v])
     .option('--resume', 'continue from the newest complete checkpoint in output_dir')
     .option('--skip-invalid', 'skip (and count) malformed prompt rows instead of stopping at the first')
     .option('--json', 'print the result as one JSON object');

@@ -8,13 +8,15 @@
 // reached at all (connection refused, reset, timeout, HTTP 5xx) is retried with exponential backoff and then stops
 // the run with an error naming the URL: silently training on a partial reward would be worse.
 //
-// Specs (config `reward_funcs`, CLI `--reward`): 'module:FILE', 'rm:DIR', 'http:URL' (or a bare http(s):// URL).
+// Specs (config `reward_funcs`, CLI `--reward`): 'module:FILE', 'rm:DIR', 'http:URL' (or a bare http(s):// URL),
+// 'constitution:JUDGE[@FILE.yaml]' (src/cai/reward.ts: a judge model or endpoint rates adherence to a constitution).
 
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AlignkitError } from '../../tensor/index.ts';
 import { loadTokenizer, type Tokenizer } from '../../tokenizer/index.ts';
 import { RewardScorer } from '../reward.ts';
+import { constitutionRewardFromSpec } from '../../cai/reward.ts';
 
 /** One sampled response to score. */
 export interface RewardSample {
@@ -260,13 +262,14 @@ export class CombinedReward {
   }
 }
 
-/** A source from its spec: 'module:FILE', 'rm:DIR', 'http:URL' or a bare http(s):// URL. */
+/** A source from its spec: 'module:FILE', 'rm:DIR', 'http:URL', a bare http(s):// URL or 'constitution:JUDGE[@FILE]'. */
 export async function rewardSourceFromSpec(spec: string, o: HttpRewardOptions & { batchSize?: number } = {}): Promise<RewardSource> {
   if (spec.startsWith('module:')) return moduleReward(spec.slice('module:'.length));
   if (spec.startsWith('rm:')) return rewardModelReward(spec.slice('rm:'.length), o);
   if (/^https?:\/\//.test(spec)) return httpReward(spec, o);
   if (spec.startsWith('http:')) return httpReward(spec.slice('http:'.length), o);
-  throw new AlignkitError(`reward '${spec}': use module:FILE (exports score(prompt, response)), rm:DIR (a reward model folder) or http:URL (POST {prompt, response} -> {reward})`);
+  if (spec.startsWith('constitution:')) return constitutionRewardFromSpec(spec.slice('constitution:'.length), { timeoutMs: o.timeoutMs, retries: o.retries });
+  throw new AlignkitError(`reward '${spec}': use module:FILE (exports score(prompt, response)), rm:DIR (a reward model folder), http:URL (POST {prompt, response} -> {reward}) or constitution:JUDGE[@FILE.yaml] (a judge model rates adherence to a constitution)`);
 }
 
 /** The reward of a config: reward_model_path first, then reward_funcs, weighted by reward_weights. */
