@@ -337,6 +337,8 @@ const onPolicyShape = {
   dataset_path: path().nullable().default(null)
     .describe("The prompts: a .jsonl / .json / .parquet file whose rows hold a prompt string (or a message list, rendered with the chat template and an assistant header), or a .txt file with one prompt per line. Give this or train_file."),
   prompt_field: z.string().min(1).default('prompt').describe('Field of each row that holds the prompt (a string, or a list of chat messages).'),
+  eval_file: path().nullable().default(null)
+    .describe("Held-out prompts (same formats as dataset_path) for evaluation during training (eval_strategy): one response each, sampled with fixed seeds, logged as eval_reward, eval_reward_std, eval_kl, eval_completions/mean_length; null = none (see eval_fraction)."),
   ref_model: path().nullable().default(null)
     .describe('The reference policy for the KL penalty: a model folder; null = the initial policy (with LoRA: the base model with the adapters switched off, no second copy).'),
   reward_funcs: z.array(z.string().regex(REWARD_SPEC, "must be 'module:FILE', 'rm:DIR' or 'http:URL'")).default([])
@@ -362,6 +364,8 @@ const onPolicyShape = {
   kl_blowup_action: z.enum(['abort', 'raise_kl_coef']).default('abort')
     .describe("What the KL guard does: 'abort' (stop with an error naming the iteration) or 'raise_kl_coef' (double the KL coefficient and warn)."),
   logging_steps: posInt().default(1).describe('Log metrics every this many optimizer steps (each step is one minibatch of a rollout).'),
+  metric_for_best_model: z.string().min(1).default('eval_reward')
+    .describe("Evaluation metric that defines 'best' for load_best_model_at_end and early stopping ('eval_' is prefixed when missing): eval_reward (the held-out mean reward), eval_kl, ..."),
   learning_rate: z.number().gt(0).default(3e-6).describe('Peak learning rate (after warmup). TRL PPOConfig / RLOOConfig default 3e-6.'),
 };
 
@@ -374,7 +378,9 @@ function checkOnPolicy(c: OnPolicyArgs, ctx: Ctx, samplesPerPrompt: { key: strin
   if (sources === 0) configIssue(ctx, 'reward_funcs', "required: at least one reward source (reward_funcs, e.g. ['module:reward.ts'], or reward_model_path)");
   if (c.reward_weights !== null && c.reward_weights.length !== sources)
     configIssue(ctx, 'reward_weights', `has ${c.reward_weights.length} weight(s) for ${sources} reward source(s)`);
-  if (c.eval_strategy !== 'no') configIssue(ctx, 'eval_strategy', "the RL trainers do not evaluate during training (watch objective/scores instead); set it to 'no'");
+  if (c.eval_file !== null && c.eval_fraction > 0) configIssue(ctx, 'eval_fraction', 'give eval_file or eval_fraction, not both');
+  if (c.eval_strategy !== 'no' && c.eval_file === null && c.eval_fraction === 0)
+    configIssue(ctx, 'eval_strategy', `'${c.eval_strategy}' needs held-out prompts: set eval_file or eval_fraction`);
   if (rowsPerIteration % samplesPerPrompt.value !== 0)
     configIssue(ctx, samplesPerPrompt.key, `${samplesPerPrompt.value} must divide the ${rowsPerIteration} responses sampled per iteration (per_device_train_batch_size × gradient_accumulation_steps × minibatches)`);
 }
@@ -400,6 +406,8 @@ export const PpoConfigSchema = TrainingArgumentsSchema.safeExtend({
   whiten_rewards: z.boolean().default(false).describe('Whiten the per-token rewards of each rollout before GAE.'),
   reward_clip: z.number().gt(0).nullable().default(null).describe('Clip every score to [−reward_clip, reward_clip] before the KL penalty; null = no clipping.'),
   entropy_coef: nonNeg().default(0).describe('Weight of an entropy bonus (the exact entropy of the policy at each response token) subtracted from the loss.'),
+  value_model_path: path().nullable().default(null)
+    .describe("A separate critic (TRL's value_model): a model folder sharing the policy's tokenizer — a reward model (its score head starts the value head, as TRL does), a folder with a value head, or any causal LM (fresh head). It is trained jointly with the policy and saved in critic/. null = a value head on the policy's own trunk."),
 }).superRefine((c, ctx) => checkOnPolicy(c, ctx, { key: 'per_device_train_batch_size', value: 1 }, c.per_device_train_batch_size * c.gradient_accumulation_steps * c.num_mini_batches));
 export type PpoConfig = z.output<typeof PpoConfigSchema>;
 
@@ -446,6 +454,8 @@ export type OnPolicyConfig = PpoConfig | GrpoConfig | RlooConfig;
 /** Keys renamed upstream (or by alignkit) → the current name. Suggested only when the new name is in the schema. */
 export const RENAMED_KEYS: Readonly<Record<string, string>> = {
   max_seq_length: 'max_length',
+  critic_model_name_or_path: 'value_model_path',
+  value_model: 'value_model_path',
   evaluation_strategy: 'eval_strategy',
   per_gpu_train_batch_size: 'per_device_train_batch_size',
   per_gpu_eval_batch_size: 'per_device_eval_batch_size',
