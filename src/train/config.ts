@@ -332,7 +332,8 @@ export type PreferenceConfig = RewardConfig | DpoConfig | KtoConfig | OrpoConfig
 
 const REWARD_SPEC = /^(module:.+|rm:.+|http:.+|https?:\/\/.+)$/;
 
-const onPolicyShape = {
+/** The fields every online RL config shares (docs/rl.md's shared table is generated from it). */
+export const onPolicyShape = {
   ...pick('model_name_or_path', 'dataset_path', 'train_file', 'chat_template_path', 'use_lora', 'merge_lora', 'lora_r', 'lora_alpha', 'lora_dropout', 'lora_target_modules', 'trainable_modules'),
   dataset_path: path().nullable().default(null)
     .describe("The prompts: a .jsonl / .json / .parquet file whose rows hold a prompt string (or a message list, rendered with the chat template and an assistant header), or a .txt file with one prompt per line. Give this or train_file."),
@@ -385,9 +386,8 @@ function checkOnPolicy(c: OnPolicyArgs, ctx: Ctx, samplesPerPrompt: { key: strin
     configIssue(ctx, samplesPerPrompt.key, `${samplesPerPrompt.value} must divide the ${rowsPerIteration} responses sampled per iteration (per_device_train_batch_size × gradient_accumulation_steps × minibatches)`);
 }
 
-/** TRL PPOConfig (with the adaptive KL controller and reward clipping of TRL's earlier PPOTrainer). */
-export const PpoConfigSchema = TrainingArgumentsSchema.safeExtend({
-  ...onPolicyShape,
+/** PpoConfigSchema: TRL PPOConfig (with the adaptive KL controller and reward clipping of TRL's earlier PPOTrainer). Its own fields (beyond onPolicyShape; its table in docs/rl.md): */
+export const ppoConfigShape = {
   response_length: posInt().default(53).describe('Most tokens sampled per response (a response stops earlier at EOS).'),
   num_ppo_epochs: posInt().default(4).describe('Passes of PPO updates over each rollout batch.'),
   num_mini_batches: posInt().default(1)
@@ -408,12 +408,16 @@ export const PpoConfigSchema = TrainingArgumentsSchema.safeExtend({
   entropy_coef: nonNeg().default(0).describe('Weight of an entropy bonus (the exact entropy of the policy at each response token) subtracted from the loss.'),
   value_model_path: path().nullable().default(null)
     .describe("A separate critic (TRL's value_model): a model folder sharing the policy's tokenizer — a reward model (its score head starts the value head, as TRL does), a folder with a value head, or any causal LM (fresh head). It is trained jointly with the policy and saved in critic/. null = a value head on the policy's own trunk."),
+} satisfies z.core.$ZodLooseShape;
+
+export const PpoConfigSchema = TrainingArgumentsSchema.safeExtend({
+  ...onPolicyShape,
+  ...ppoConfigShape,
 }).superRefine((c, ctx) => checkOnPolicy(c, ctx, { key: 'per_device_train_batch_size', value: 1 }, c.per_device_train_batch_size * c.gradient_accumulation_steps * c.num_mini_batches));
 export type PpoConfig = z.output<typeof PpoConfigSchema>;
 
-/** TRL GRPOConfig. */
-export const GrpoConfigSchema = TrainingArgumentsSchema.safeExtend({
-  ...onPolicyShape,
+/** GrpoConfigSchema: TRL GRPOConfig. Its own fields (beyond onPolicyShape; its table in docs/rl.md): */
+export const grpoConfigShape = {
   learning_rate: z.number().gt(0).default(1e-6).describe('Peak learning rate (after warmup). TRL GRPOConfig default 1e-6.'),
   temperature: z.number().gt(0).default(1).describe('Sampling temperature of the completions (and of the log-probs).'),
   num_generations: z.number().int().gte(2).default(8).describe('G: completions sampled per prompt; advantages are normalised within each group of G.'),
@@ -426,12 +430,16 @@ export const GrpoConfigSchema = TrainingArgumentsSchema.safeExtend({
   scale_rewards: z.boolean().default(true).describe('Divide the group-centred rewards by the group standard deviation (false: Dr. GRPO centring only).'),
   loss_type: z.enum(['grpo', 'bnpo', 'dr_grpo']).default('grpo')
     .describe("Loss aggregation: 'grpo' (token mean per completion, then mean over completions), 'bnpo' (mean over all tokens of the batch), 'dr_grpo' (sum over tokens / (completions × max_completion_length))."),
+} satisfies z.core.$ZodLooseShape;
+
+export const GrpoConfigSchema = TrainingArgumentsSchema.safeExtend({
+  ...onPolicyShape,
+  ...grpoConfigShape,
 }).superRefine((c, ctx) => checkOnPolicy(c, ctx, { key: 'num_generations', value: c.num_generations }, c.per_device_train_batch_size * c.gradient_accumulation_steps * c.steps_per_generation));
 export type GrpoConfig = z.output<typeof GrpoConfigSchema>;
 
-/** TRL RLOOConfig (the REINFORCE leave-one-out trainer of Ahmadian et al. 2024). */
-export const RlooConfigSchema = TrainingArgumentsSchema.safeExtend({
-  ...onPolicyShape,
+/** RlooConfigSchema: TRL RLOOConfig (the REINFORCE leave-one-out trainer of Ahmadian et al. 2024). Its own fields (beyond onPolicyShape; its table in docs/rl.md): */
+export const rlooConfigShape = {
   rloo_k: z.number().int().gte(2).default(2).describe('k: responses per prompt; each one\'s baseline is the mean reward of the other k − 1.'),
   response_length: posInt().default(53).describe('Most tokens sampled per response.'),
   num_ppo_epochs: posInt().default(4).describe('Passes of updates over each rollout batch.'),
@@ -442,6 +450,11 @@ export const RlooConfigSchema = TrainingArgumentsSchema.safeExtend({
   kl_estimator: z.enum(['k1', 'k2', 'k3']).default('k1').describe('Per-token KL estimator summed into the sequence KL (see PPO).'),
   normalize_reward: z.boolean().default(false).describe('Whiten the scores of each rollout before the KL penalty.'),
   normalize_advantage: z.boolean().default(false).describe('Whiten the advantages of each rollout.'),
+} satisfies z.core.$ZodLooseShape;
+
+export const RlooConfigSchema = TrainingArgumentsSchema.safeExtend({
+  ...onPolicyShape,
+  ...rlooConfigShape,
 }).superRefine((c, ctx) => checkOnPolicy(c, ctx, { key: 'rloo_k', value: c.rloo_k }, c.per_device_train_batch_size * c.gradient_accumulation_steps * c.num_mini_batches));
 export type RlooConfig = z.output<typeof RlooConfigSchema>;
 
