@@ -339,7 +339,7 @@ export const onPolicyShape = {
     .describe("The prompts: a .jsonl / .json / .parquet file whose rows hold a prompt string (or a message list, rendered with the chat template and an assistant header), or a .txt file with one prompt per line. Give this or train_file."),
   prompt_field: z.string().min(1).default('prompt').describe('Field of each row that holds the prompt (a string, or a list of chat messages).'),
   eval_file: path().nullable().default(null)
-    .describe("Held-out prompts (same formats as dataset_path) for evaluation during training (eval_strategy): one response each, sampled with fixed seeds, logged as eval_reward, eval_reward_std, eval_kl, eval_completions/mean_length; null = none (see eval_fraction)."),
+    .describe("Held-out prompts (same formats as dataset_path) for evaluation during training (eval_strategy): one response each, sampled with fixed seeds, logged as eval_reward, eval_reward_std, eval_kl (when there is a reference), eval_completions/mean_length; null = none (see eval_fraction)."),
   ref_model: path().nullable().default(null)
     .describe('The reference policy for the KL penalty: a model folder; null = the initial policy (with LoRA: the base model with the adapters switched off, no second copy).'),
   reward_funcs: z.array(z.string().regex(REWARD_SPEC, "must be 'module:FILE', 'rm:DIR' or 'http:URL'")).default([])
