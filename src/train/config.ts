@@ -398,8 +398,8 @@ export const ppoConfigShape = {
   gamma: z.number().gte(0).lte(1).default(1).describe('Discount factor of GAE.'),
   lam: z.number().gte(0).lte(1).default(0.95).describe('λ of GAE (bias/variance trade-off of the advantages).'),
   kl_coef: nonNeg().default(0.05).describe('β: weight of the per-token KL penalty to the reference in the rewards (the initial value with target_kl).'),
-  kl_estimator: z.enum(['k1', 'k2', 'k3']).default('k1')
-    .describe("Per-token KL estimator: k1 = log π − log π_ref (unbiased), k2 = ½(log π − log π_ref)², k3 = r − 1 − log r with r = π_ref/π (unbiased, never negative)."),
+  kl_estimator: z.enum(['k1', 'k2', 'k3', 'abs']).default('k1')
+    .describe("Per-token KL estimator: k1 = log π − log π_ref (unbiased), k2 = ½(log π − log π_ref)² (TRL's older 'mse'), k3 = r − 1 − log r with r = π_ref/π (unbiased, never negative), abs = |log π − log π_ref| (TRL's older 'abs')."),
   target_kl: z.number().gt(0).nullable().default(null)
     .describe('Adaptive KL controller (Ziegler et al. 2019): steer kl_coef so that objective/kl tracks this target; null = fixed kl_coef.'),
   kl_horizon: posInt().default(10000).describe('Horizon of the adaptive KL controller, in sampled responses.'),
@@ -447,7 +447,7 @@ export const rlooConfigShape = {
     .describe('Minibatches (optimizer steps) per pass; responses per rollout = per_device_train_batch_size × gradient_accumulation_steps × num_mini_batches.'),
   cliprange: z.number().gt(0).default(0.2).describe('ε: the sequence-level policy ratio is clipped to [1 − ε, 1 + ε].'),
   kl_coef: nonNeg().default(0.05).describe('β: weight of the sequence KL to the reference subtracted from each score.'),
-  kl_estimator: z.enum(['k1', 'k2', 'k3']).default('k1').describe('Per-token KL estimator summed into the sequence KL (see PPO).'),
+  kl_estimator: z.enum(['k1', 'k2', 'k3', 'abs']).default('k1').describe('Per-token KL estimator summed into the sequence KL (see PPO).'),
   normalize_reward: z.boolean().default(false).describe('Whiten the scores of each rollout before the KL penalty.'),
   normalize_advantage: z.boolean().default(false).describe('Whiten the advantages of each rollout.'),
 } satisfies z.core.$ZodLooseShape;
