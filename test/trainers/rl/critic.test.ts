@@ -108,4 +108,20 @@ describe('PPO with a separate critic (value_model_path)', () => {
     assert.deepEqual(readMetrics(b).map(strip), readMetrics(a).slice(3).map(strip));
   });
 
+  it('with a LoRA policy: the adapter, and the full critic in critic/; resume restores both', async () => {
+    const common = { max_steps: 4, save_strategy: 'steps', save_steps: 2, per_device_train_batch_size: 8, num_ppo_epochs: 2, use_lora: true, lora_target_modules: 'all-linear', learning_rate: 5e-3 };
+    const a = join(dir, 'lora');
+    const r = await runPpo(config({ ...common, output_dir: a }), { console: false });
+    assert.equal(r.iterations[0].kl, 0, 'the reference is the base (adapters off)');
+    assert.ok(existsSync(join(a, 'adapter_model.safetensors')));
+    assert.ok(!existsSync(join(a, 'merged')), 'no value head on the policy: nothing forces a merged copy');
+    assert.ok(hasTensor(join(a, 'critic', 'model.safetensors'), 'v_head.summary.weight'));
+    assert.ok(hasTensor(join(a, 'checkpoint-2', 'critic', 'model.safetensors'), 'v_head.summary.weight'));
+    const b = join(dir, 'lora-resumed');
+    cpSync(join(a, 'checkpoint-2'), join(b, 'checkpoint-2'), { recursive: true });
+    await runPpo(config({ ...common, output_dir: b, resume_from_checkpoint: true }), { console: false });
+    assert.ok(readFileSync(join(a, 'adapter_model.safetensors')).equals(readFileSync(join(b, 'adapter_model.safetensors'))), 'adapters differ');
+    assert.ok(readFileSync(join(a, 'critic', 'model.safetensors')).equals(readFileSync(join(b, 'critic', 'model.safetensors'))), 'critic weights differ');
+  });
+
 });
