@@ -11,6 +11,7 @@ import './data_prep.ts';
 import './eval.ts';
 import './dpo.ts';
 import './sft.ts';
+import './ppo.ts';
 
 function parseArgs(argv: string[]): BenchOptions {
   const o: BenchOptions = { json: false, quick: false, filter: null };

@@ -335,11 +335,14 @@ export type PreferenceConfig = RewardConfig | DpoConfig | KtoConfig | OrpoConfig
 
 const REWARD_SPEC = /^(module:.+|rm:.+|http:.+|https?:\/\/.+|constitution:.+)$/;
 
-const onPolicyShape = {
+/** The fields every online RL config shares (docs/rl.md's shared table is generated from it). */
+export const onPolicyShape = {
   ...pick('model_name_or_path', 'dataset_path', 'train_file', 'chat_template_path', 'use_lora', 'merge_lora', 'lora_r', 'lora_alpha', 'lora_dropout', 'lora_target_modules', 'trainable_modules'),
   dataset_path: path().nullable().default(null)
     .describe("The prompts: a .jsonl / .json / .parquet file whose rows hold a prompt string (or a message list, rendered with the chat template and an assistant header), or a .txt file with one prompt per line. Give this or train_file."),
   prompt_field: z.string().min(1).default('prompt').describe('Field of each row that holds the prompt (a string, or a list of chat messages).'),
+  eval_file: path().nullable().default(null)
+    .describe("Held-out prompts (same formats as dataset_path) for evaluation during training (eval_strategy): one response each, sampled with fixed seeds, logged as eval_reward, eval_reward_std, eval_kl (when there is a reference), eval_completions/mean_length; null = none (see eval_fraction)."),
   ref_model: path().nullable().default(null)
     .describe('The reference policy for the KL penalty: a model folder; null = the initial policy (with LoRA: the base model with the adapters switched off, no second copy).'),
   reward_funcs: z.array(z.string().regex(REWARD_SPEC, "must be 'module:FILE', 'rm:DIR', 'http:URL' or 'constitution:JUDGE[@FILE.yaml]'")).default([])
@@ -365,6 +368,8 @@ const onPolicyShape = {
   kl_blowup_action: z.enum(['abort', 'raise_kl_coef']).default('abort')
     .describe("What the KL guard does: 'abort' (stop with an error naming the iteration) or 'raise_kl_coef' (double the KL coefficient and warn)."),
   logging_steps: posInt().default(1).describe('Log metrics every this many optimizer steps (each step is one minibatch of a rollout).'),
+  metric_for_best_model: z.string().min(1).default('eval_reward')
+    .describe("Evaluation metric that defines 'best' for load_best_model_at_end and early stopping ('eval_' is prefixed when missing): eval_reward (the held-out mean reward), eval_kl, ..."),
   learning_rate: z.number().gt(0).default(3e-6).describe('Peak learning rate (after warmup). TRL PPOConfig / RLOOConfig default 3e-6.'),
 };
 
@@ -377,14 +382,15 @@ function checkOnPolicy(c: OnPolicyArgs, ctx: Ctx, samplesPerPrompt: { key: strin
   if (sources === 0) configIssue(ctx, 'reward_funcs', "required: at least one reward source (reward_funcs, e.g. ['module:reward.ts'], or reward_model_path)");
   if (c.reward_weights !== null && c.reward_weights.length !== sources)
     configIssue(ctx, 'reward_weights', `has ${c.reward_weights.length} weight(s) for ${sources} reward source(s)`);
-  if (c.eval_strategy !== 'no') configIssue(ctx, 'eval_strategy', "the RL trainers do not evaluate during training (watch objective/scores instead); set it to 'no'");
+  if (c.eval_file !== null && c.eval_fraction > 0) configIssue(ctx, 'eval_fraction', 'give eval_file or eval_fraction, not both');
+  if (c.eval_strategy !== 'no' && c.eval_file === null && c.eval_fraction === 0)
+    configIssue(ctx, 'eval_strategy', `'${c.eval_strategy}' needs held-out prompts: set eval_file or eval_fraction`);
   if (rowsPerIteration % samplesPerPrompt.value !== 0)
     configIssue(ctx, samplesPerPrompt.key, `${samplesPerPrompt.value} must divide the ${rowsPerIteration} responses sampled per iteration (per_device_train_batch_size × gradient_accumulation_steps × minibatches)`);
 }
 
-/** TRL PPOConfig (with the adaptive KL controller and reward clipping of TRL's earlier PPOTrainer). */
-export const PpoConfigSchema = TrainingArgumentsSchema.safeExtend({
-  ...onPolicyShape,
+/** PpoConfigSchema: TRL PPOConfig (with the adaptive KL controller and reward clipping of TRL's earlier PPOTrainer). Its own fields (beyond onPolicyShape; its table in docs/rl.md): */
+export const ppoConfigShape = {
   response_length: posInt().default(53).describe('Most tokens sampled per response (a response stops earlier at EOS).'),
   num_ppo_epochs: posInt().default(4).describe('Passes of PPO updates over each rollout batch.'),
   num_mini_batches: posInt().default(1)
@@ -395,20 +401,26 @@ export const PpoConfigSchema = TrainingArgumentsSchema.safeExtend({
   gamma: z.number().gte(0).lte(1).default(1).describe('Discount factor of GAE.'),
   lam: z.number().gte(0).lte(1).default(0.95).describe('λ of GAE (bias/variance trade-off of the advantages).'),
   kl_coef: nonNeg().default(0.05).describe('β: weight of the per-token KL penalty to the reference in the rewards (the initial value with target_kl).'),
-  kl_estimator: z.enum(['k1', 'k2', 'k3']).default('k1')
-    .describe("Per-token KL estimator: k1 = log π − log π_ref (unbiased), k2 = ½(log π − log π_ref)², k3 = r − 1 − log r with r = π_ref/π (unbiased, never negative)."),
+  kl_estimator: z.enum(['k1', 'k2', 'k3', 'abs']).default('k1')
+    .describe("Per-token KL estimator: k1 = log π − log π_ref (unbiased), k2 = ½(log π − log π_ref)² (TRL's older 'mse'), k3 = r − 1 − log r with r = π_ref/π (unbiased, never negative), abs = |log π − log π_ref| (TRL's older 'abs')."),
   target_kl: z.number().gt(0).nullable().default(null)
     .describe('Adaptive KL controller (Ziegler et al. 2019): steer kl_coef so that objective/kl tracks this target; null = fixed kl_coef.'),
   kl_horizon: posInt().default(10000).describe('Horizon of the adaptive KL controller, in sampled responses.'),
   whiten_rewards: z.boolean().default(false).describe('Whiten the per-token rewards of each rollout before GAE.'),
   reward_clip: z.number().gt(0).nullable().default(null).describe('Clip every score to [−reward_clip, reward_clip] before the KL penalty; null = no clipping.'),
   entropy_coef: nonNeg().default(0).describe('Weight of an entropy bonus (the exact entropy of the policy at each response token) subtracted from the loss.'),
+  value_model_path: path().nullable().default(null)
+    .describe("A separate critic (TRL's value_model): a model folder sharing the policy's tokenizer — a reward model (its score head starts the value head, as TRL does), a folder with a value head, or any causal LM (fresh head). It is trained jointly with the policy and saved in critic/. null = a value head on the policy's own trunk."),
+} satisfies z.core.$ZodLooseShape;
+
+export const PpoConfigSchema = TrainingArgumentsSchema.safeExtend({
+  ...onPolicyShape,
+  ...ppoConfigShape,
 }).superRefine((c, ctx) => checkOnPolicy(c, ctx, { key: 'per_device_train_batch_size', value: 1 }, c.per_device_train_batch_size * c.gradient_accumulation_steps * c.num_mini_batches));
 export type PpoConfig = z.output<typeof PpoConfigSchema>;
 
-/** TRL GRPOConfig. */
-export const GrpoConfigSchema = TrainingArgumentsSchema.safeExtend({
-  ...onPolicyShape,
+/** GrpoConfigSchema: TRL GRPOConfig. Its own fields (beyond onPolicyShape; its table in docs/rl.md): */
+export const grpoConfigShape = {
   learning_rate: z.number().gt(0).default(1e-6).describe('Peak learning rate (after warmup). TRL GRPOConfig default 1e-6.'),
   temperature: z.number().gt(0).default(1).describe('Sampling temperature of the completions (and of the log-probs).'),
   num_generations: z.number().int().gte(2).default(8).describe('G: completions sampled per prompt; advantages are normalised within each group of G.'),
@@ -421,12 +433,16 @@ export const GrpoConfigSchema = TrainingArgumentsSchema.safeExtend({
   scale_rewards: z.boolean().default(true).describe('Divide the group-centred rewards by the group standard deviation (false: Dr. GRPO centring only).'),
   loss_type: z.enum(['grpo', 'bnpo', 'dr_grpo']).default('grpo')
     .describe("Loss aggregation: 'grpo' (token mean per completion, then mean over completions), 'bnpo' (mean over all tokens of the batch), 'dr_grpo' (sum over tokens / (completions × max_completion_length))."),
+} satisfies z.core.$ZodLooseShape;
+
+export const GrpoConfigSchema = TrainingArgumentsSchema.safeExtend({
+  ...onPolicyShape,
+  ...grpoConfigShape,
 }).superRefine((c, ctx) => checkOnPolicy(c, ctx, { key: 'num_generations', value: c.num_generations }, c.per_device_train_batch_size * c.gradient_accumulation_steps * c.steps_per_generation));
 export type GrpoConfig = z.output<typeof GrpoConfigSchema>;
 
-/** TRL RLOOConfig (the REINFORCE leave-one-out trainer of Ahmadian et al. 2024). */
-export const RlooConfigSchema = TrainingArgumentsSchema.safeExtend({
-  ...onPolicyShape,
+/** RlooConfigSchema: TRL RLOOConfig (the REINFORCE leave-one-out trainer of Ahmadian et al. 2024). Its own fields (beyond onPolicyShape; its table in docs/rl.md): */
+export const rlooConfigShape = {
   rloo_k: z.number().int().gte(2).default(2).describe('k: responses per prompt; each one\'s baseline is the mean reward of the other k − 1.'),
   response_length: posInt().default(53).describe('Most tokens sampled per response.'),
   num_ppo_epochs: posInt().default(4).describe('Passes of updates over each rollout batch.'),
@@ -434,9 +450,14 @@ export const RlooConfigSchema = TrainingArgumentsSchema.safeExtend({
     .describe('Minibatches (optimizer steps) per pass; responses per rollout = per_device_train_batch_size × gradient_accumulation_steps × num_mini_batches.'),
   cliprange: z.number().gt(0).default(0.2).describe('ε: the sequence-level policy ratio is clipped to [1 − ε, 1 + ε].'),
   kl_coef: nonNeg().default(0.05).describe('β: weight of the sequence KL to the reference subtracted from each score.'),
-  kl_estimator: z.enum(['k1', 'k2', 'k3']).default('k1').describe('Per-token KL estimator summed into the sequence KL (see PPO).'),
+  kl_estimator: z.enum(['k1', 'k2', 'k3', 'abs']).default('k1').describe('Per-token KL estimator summed into the sequence KL (see PPO).'),
   normalize_reward: z.boolean().default(false).describe('Whiten the scores of each rollout before the KL penalty.'),
   normalize_advantage: z.boolean().default(false).describe('Whiten the advantages of each rollout.'),
+} satisfies z.core.$ZodLooseShape;
+
+export const RlooConfigSchema = TrainingArgumentsSchema.safeExtend({
+  ...onPolicyShape,
+  ...rlooConfigShape,
 }).superRefine((c, ctx) => checkOnPolicy(c, ctx, { key: 'rloo_k', value: c.rloo_k }, c.per_device_train_batch_size * c.gradient_accumulation_steps * c.num_mini_batches));
 export type RlooConfig = z.output<typeof RlooConfigSchema>;
 
@@ -449,6 +470,8 @@ export type OnPolicyConfig = PpoConfig | GrpoConfig | RlooConfig;
 /** Keys renamed upstream (or by alignkit) → the current name. Suggested only when the new name is in the schema. */
 export const RENAMED_KEYS: Readonly<Record<string, string>> = {
   max_seq_length: 'max_length',
+  critic_model_name_or_path: 'value_model_path',
+  value_model: 'value_model_path',
   evaluation_strategy: 'eval_strategy',
   per_gpu_train_batch_size: 'per_device_train_batch_size',
   per_gpu_eval_batch_size: 'per_device_eval_batch_size',

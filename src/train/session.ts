@@ -50,7 +50,7 @@ export interface Policy {
 }
 
 /** Copies tensors by name from a freshly loaded model folder into live parameters. */
-function copyWeightsFromFolder(dir: string, into: ReadonlyMap<string, Tensor>): void {
+export function copyWeightsFromFolder(dir: string, into: ReadonlyMap<string, Tensor>): void {
   const loaded = loadModel(dir, { trainable: false });
   try {
     const src = loaded.namedParameters();

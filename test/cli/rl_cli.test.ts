@@ -134,7 +134,9 @@ describe('alignkit ppo | grpo | rloo', () => {
     assert.match(problem(GrpoConfigSchema, { reward_funcs: [`module:${TOY}`], num_generations: 3, per_device_train_batch_size: 4 }), /--num_generations: 3 must divide the 4 responses sampled per iteration/);
     assert.match(problem(PpoConfigSchema, { reward_funcs: ['toy.ts'] }), /--reward_funcs \(at reward_funcs\[0\]\): must be 'module:FILE', 'rm:DIR', 'http:URL' or 'constitution:JUDGE\[@FILE\.yaml\]'/);
     assert.match(problem(RlooConfigSchema, { reward_model_path: 'rm', rloo_k: 1 }), /--rloo_k: must be >= 2/);
-    assert.match(problem(PpoConfigSchema, { reward_funcs: [`module:${TOY}`], eval_strategy: 'steps', eval_fraction: 0.1 }), /--eval_strategy: the RL trainers do not evaluate/);
+    assert.match(problem(PpoConfigSchema, { reward_funcs: [`module:${TOY}`], eval_strategy: 'steps' }), /--eval_strategy: 'steps' needs held-out prompts: set eval_file or eval_fraction/);
+    assert.match(problem(GrpoConfigSchema, { reward_funcs: [`module:${TOY}`], eval_file: PROMPTS, eval_fraction: 0.25 }), /--eval_fraction: give eval_file or eval_fraction, not both/);
+    assert.equal(problem(RlooConfigSchema, { reward_funcs: [`module:${TOY}`], eval_strategy: 'steps', eval_fraction: 0.25 }), '');
     assert.match(problem(PpoConfigSchema, { reward_funcs: [`module:${TOY}`], temperature: 0 }), /--temperature: must be > 0/);
     assert.equal(problem(PpoConfigSchema, { reward_funcs: [`module:${TOY}`] }), '');
   });

@@ -129,9 +129,11 @@ describe('Markdown reference', () => {
     assert.equal(updateGeneratedSections(md, (n) => (n === 'a' ? 'new' : undefined)), 'intro\n<!-- BEGIN GENERATED: a -->\nnew\n<!-- END GENERATED: a -->\noutro\n');
     assert.throws(() => updateGeneratedSections(md, () => undefined), /unknown generated section 'a'/);
   });
-  it('docs/training-config.md is up to date with the schemas', () => {
+  it('docs/training-config.md and docs/rl.md (PPO / GRPO / RLOO tables) are up to date with the schemas', () => {
     const script = fileURLToPath(new URL('../../scripts/gen-config-docs.mjs', import.meta.url));
     const r = spawnSync(process.execPath, [script, '--check'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr || r.stdout);
+    assert.match(r.stdout, /^docs\/training-config\.md is up to date$/m);
+    assert.match(r.stdout, /^docs\/rl\.md is up to date$/m);
   });
 });

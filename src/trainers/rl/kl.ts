@@ -7,16 +7,18 @@
 //   k1 = −logr                    = log π − log π_ref      unbiased, high variance, can be negative
 //   k2 = ½ logr²                                            biased, low variance, ≥ 0 (sign of logr irrelevant)
 //   k3 = (r − 1) − logr                                     unbiased, low variance, ≥ 0
+//   abs = |logr|                                            biased (an upper bound of k1's mean), ≥ 0
 // TRL uses the same sign: PPOTrainer (`kl_estimator` "k1" | "k3") computes logr = ref_logprobs − logprobs, kl = −logr
 // or (exp(logr) − 1) − logr; GRPOTrainer's per-token KL is exp(ref − logp) − (ref − logp) − 1 = k3; the older
-// PPOTrainer's `kl_penalty` "kl" is logprob − ref_logprob = k1 and "mse" is ½ (logprob − ref_logprob)² = k2.
+// PPOTrainer's `kl_penalty` "kl" is logprob − ref_logprob = k1, "mse" is ½ (logprob − ref_logprob)² = k2 and "abs"
+// is |logprob − ref_logprob| = abs.
 // (Writing k3 with r = π/π_ref instead would estimate something else: E_π[π/π_ref − 1 − log(π/π_ref)] is not a KL.)
 //
 // Controllers: the adaptive one is Ziegler et al. 2019 ("Fine-Tuning Language Models from Human Preferences",
 // §2.2): e = clip(KL / target − 1, −0.2, 0.2), β ← β (1 + e · n / horizon), as TRL's AdaptiveKLController.
 
-export type KlEstimator = 'k1' | 'k2' | 'k3';
-export const KL_ESTIMATORS: readonly KlEstimator[] = ['k1', 'k2', 'k3'];
+export type KlEstimator = 'k1' | 'k2' | 'k3' | 'abs';
+export const KL_ESTIMATORS: readonly KlEstimator[] = ['k1', 'k2', 'k3', 'abs'];
 
 /** One estimator term for a policy log-prob lp and a reference log-prob ref (float64). */
 export function klTerm(lp: number, ref: number, estimator: KlEstimator): number {
@@ -29,6 +31,8 @@ export function klTerm(lp: number, ref: number, estimator: KlEstimator): number 
     case 'k3':
       // expm1 keeps (r − 1) accurate when π ≈ π_ref, where r − 1 and logr nearly cancel.
       return Math.expm1(logr) - logr;
+    case 'abs':
+      return Math.abs(logr);
   }
 }
 

@@ -72,6 +72,7 @@ export function ppoMethod(cfg: PpoConfig): OnPolicyMethod {
     epochs: cfg.num_ppo_epochs,
     miniBatches: cfg.num_mini_batches,
     needsValues: true,
+    valueModelPath: cfg.value_model_path,
     needsReference: true,
     entropyBonus: cfg.entropy_coef > 0,
     klEstimator: cfg.kl_estimator,

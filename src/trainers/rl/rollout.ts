@@ -33,7 +33,7 @@ import { applyChatTemplate, type ChatMessage, type ChatTemplate, type Tokenizer 
 import type { PretrainedLM } from '../../models/index.ts';
 import { openRowSource } from '../../data/source.ts';
 import { DataError, quote, typeName } from '../../data/errors.ts';
-import { BatchSampler, Xoshiro128, permutation, type LoaderState } from '../../data/loader.ts';
+import { BatchSampler, Xoshiro128, permutation, splitTrainEval, type LoaderState } from '../../data/loader.ts';
 import { writeAtomically } from '../../io/file.ts';
 import { EventFileWriter } from '../../train/tensorboard.ts';
 import { svgLinePlot } from '../../train/plot.ts';
@@ -43,6 +43,7 @@ import { loadPolicy, makeOptimizer, prepareOutputDir, runTrainer, type Policy } 
 import { makeReference, type ReferencePolicy } from '../preference.ts';
 import { AdaptiveKlController, FixedKlController, klControllerFromState, klPerToken, type KlController, type KlControllerState, type KlEstimator } from './kl.ts';
 import { rewardsFromConfig, type CombinedReward, type RewardSample } from './rewards.ts';
+import { loadCritic, withCritic, type Critic } from './critic.ts';
 
 // ================================================================================================ prompts
 
@@ -130,6 +131,11 @@ export async function loadPrompts(file: string, tok: Tokenizer, o: LoadPromptsOp
   return out;
 }
 
+/** The prompts at `indices` (in that order), as their own set. */
+export function subsetPrompts(p: PromptSet, indices: readonly number[]): PromptSet {
+  return { file: p.file, texts: indices.map((i) => p.texts[i]), ids: indices.map((i) => p.ids[i]), lines: indices.map((i) => p.lines[i]), skipped: 0 };
+}
+
 // ================================================================================================ batch layout
 
 /** Rows of prompt + response laid out for one forward pass (see the file comment). */
@@ -182,6 +188,11 @@ export interface ResponseForwardOptions {
   temperature: number;
   /** Also the value head's values at the same positions. */
   values?: boolean;
+  /**
+   * A separate critic (value_model_path) whose value head gives the values, from its own forward over the same
+   * tokens; null/absent = the value head on the policy's trunk.
+   */
+  critic?: PretrainedLM | null;
   /** 'metric': per-token entropies as numbers (no gradient); 'grad': a differentiable entropy tensor (the bonus). */
   entropy?: 'none' | 'metric' | 'grad';
 }
@@ -226,9 +237,13 @@ export function responseForward(model: PretrainedLM, b: RolloutBatch, o: Respons
       k++;
     }
   const mask = intTensor(b.attentionMask, [b.rows, T]);
-  const hidden = model.forward(intTensor(b.inputIds, [b.rows, T]), { attentionMask: mask, positionIds: positionIdsFromMask(mask) }); // [rows, T, H]
-  const H = model.config.hiddenSize;
-  const picked = indexSelect(reshape(hidden, [b.rows * T, H]), 0, intTensor(positions)); // [K, H]
+  const ids = intTensor(b.inputIds, [b.rows, T]);
+  const positionIds = positionIdsFromMask(mask);
+  const pickedPositions = intTensor(positions);
+  // hidden states [rows, T, H] of a model over the batch, at the positions that predict response tokens: [K, H]
+  const hiddenAt = (m: PretrainedLM): Tensor =>
+    indexSelect(reshape(m.forward(ids, { attentionMask: mask, positionIds }), [b.rows * T, m.config.hiddenSize]), 0, pickedPositions);
+  const picked = hiddenAt(model);
   const tgt = intTensor(targets);
   let logps: Tensor;
   let entropy: Tensor | null = null;
@@ -247,7 +262,12 @@ export function responseForward(model: PretrainedLM, b: RolloutBatch, o: Respons
       entropyValues = Float32Array.from(entropy.data as ArrayLike<number>);
     }
   }
-  const values = o.values ? reshape(model.values(reshape(picked, [1, K, H])), [K]) : null;
+  let values: Tensor | null = null;
+  if (o.values) {
+    const vm = o.critic ?? model;
+    const h = o.critic ? hiddenAt(o.critic) : picked;
+    values = reshape(vm.values(reshape(h, [1, K, vm.config.hiddenSize])), [K]);
+  }
   return { logps, values, entropy, entropyValues, row, slot };
 }
 
@@ -268,6 +288,17 @@ export interface SamplingSettings {
 
 const DOMAIN_ROLLOUT_SEED = 0x91f1;
 const DOMAIN_MINIBATCH = 0x91f2;
+
+const DOMAIN_EVAL_SEED = 0x91f3;
+
+/**
+ * The seed of held-out prompt r's sampling stream in every evaluation: the same at every evaluation (common random
+ * numbers, so two evaluations differ by the policy, not by the luck of the draw) and apart from the rollouts'.
+ */
+export function evalRowSeed(seed: number, row: number): number {
+  const g = Xoshiro128.fromSeed([DOMAIN_EVAL_SEED, seed, row]);
+  return (g.next() >>> 11) * 4294967296 + g.next();
+}
 
 /** The seed of row r's sampling stream in iteration i: a 53-bit hash of (seed, i, r). */
 export function rolloutRowSeed(seed: number, iteration: number, row: number): number {
@@ -314,7 +345,7 @@ export function scoreResponses(
   model: PretrainedLM,
   prompts: readonly (readonly number[])[],
   responses: readonly (readonly number[])[],
-  o: { temperature: number; values: boolean; padTokenId: number; forwardBatchSize: number; R: number },
+  o: { temperature: number; values: boolean; padTokenId: number; forwardBatchSize: number; R: number; critic?: PretrainedLM | null },
 ): { logps: Float32Array; values: Float32Array | null } {
   const rows = prompts.length;
   const logps = new Float32Array(rows * o.R);
@@ -324,7 +355,7 @@ export function scoreResponses(
     const b = layoutBatch(prompts.slice(i, i + n), responses.slice(i, i + n), o.padTokenId);
     noGrad(() =>
       tidy(() => {
-        const f = responseForward(model, b, { temperature: o.temperature, values: o.values });
+        const f = responseForward(model, b, { temperature: o.temperature, values: o.values, critic: o.critic });
         const lp = f.logps.data as ArrayLike<number>;
         const v = f.values ? (f.values.data as ArrayLike<number>) : null;
         for (let k = 0; k < f.row.length; k++) {
@@ -455,6 +486,8 @@ export interface OnPolicyMethod {
   epochs: number;
   miniBatches: number;
   needsValues: boolean;
+  /** With needsValues: a separate critic's folder (PPO value_model_path); null/absent = a head on the policy. */
+  valueModelPath?: string | null;
   needsReference: boolean;
   /** Differentiable entropy for a bonus. */
   entropyBonus: boolean;
@@ -472,7 +505,7 @@ export interface OnPolicyMethod {
   loss(f: ResponseForward, d: TokenData, normalizer: number): { loss: Tensor; metrics: Record<string, number> };
 }
 
-interface Piece {
+export interface Piece {
   /** Rows of the rollout buffer. */
   rows: number[];
   /** The first piece of its optimizer step: carries the rollout metrics. */
@@ -519,6 +552,25 @@ function deserializeBuffer(s: SerializedBuffer): RolloutBuffer {
     ...s,
     oldLogps: b64ToF32(s.oldLogps) as Float32Array, refLogps: b64ToF32(s.refLogps), values: b64ToF32(s.values),
     advantages: b64ToF32(s.advantages) as Float32Array, returns: b64ToF32(s.returns),
+  };
+}
+
+/** The per-token arrays a rollout's [rows, R] layout holds, as the data of one piece's K response tokens. */
+export function gatherTokenData(
+  b: Pick<RolloutBuffer, 'R' | 'oldLogps' | 'refLogps' | 'values' | 'advantages' | 'returns' | 'klCoef'>,
+  rows: readonly number[],
+  f: Pick<ResponseForward, 'row' | 'slot'>,
+): TokenData {
+  const K = f.row.length;
+  const pick = (a: Float32Array | null): Float32Array | null => {
+    if (!a) return null;
+    const out = new Float32Array(K);
+    for (let k = 0; k < K; k++) out[k] = a[rows[f.row[k]] * b.R + f.slot[k]];
+    return out;
+  };
+  return {
+    oldLogps: pick(b.oldLogps) as Float32Array, refLogps: pick(b.refLogps), oldValues: pick(b.values),
+    advantages: pick(b.advantages) as Float32Array, returns: pick(b.returns), row: f.row, rows: rows.length, klCoef: b.klCoef,
   };
 }
 
@@ -591,9 +643,10 @@ export const SAMPLES_FILE = 'samples.jsonl';
 export async function runOnPolicy(cfg: OnPolicyConfig, method: OnPolicyMethod, o: OnPolicyRunOptions = {}): Promise<OnPolicyResult> {
   const warn = o.warn ?? ((m: string) => process.stderr.write(`alignkit ${method.name}: warning: ${m}\n`));
   prepareOutputDir(method.name, cfg); // refuse early, before loading anything
-  const policy: Policy = loadPolicy(
+  const separateCritic = method.needsValues && method.valueModelPath ? method.valueModelPath : null;
+  let policy: Policy = loadPolicy(
     cfg,
-    method.needsValues
+    method.needsValues && !separateCritic
       ? {
           prepare: (m) => {
             if (!m.valueHead) m.attachValueHead(cfg.seed);
@@ -602,18 +655,40 @@ export async function runOnPolicy(cfg: OnPolicyConfig, method: OnPolicyMethod, o
         }
       : {},
   );
+  let critic: Critic | null = null;
+  if (separateCritic) {
+    try {
+      critic = loadCritic(separateCritic, policy.model.config.vocabSize, cfg.seed);
+    } catch (e) {
+      policy.dispose();
+      throw e;
+    }
+    policy = withCritic(policy, critic);
+  }
   let ref: ReferencePolicy | null = null;
   let rewards: CombinedReward | null = null;
   let tb: EventFileWriter | null = null;
   try {
     const file = trainDataPath(cfg);
-    const prompts = await loadPrompts(file, policy.tok, {
+    const promptOptions: LoadPromptsOptions = {
       field: cfg.prompt_field, chatTemplate: policy.chatTemplate, maxPositions: policy.model.config.maxPositions,
       responseLength: method.responseLength, skipInvalid: cfg.skip_invalid,
-    });
+    };
+    let prompts = await loadPrompts(file, policy.tok, promptOptions);
+    // held-out prompts for evaluation during training: eval_file, or eval_fraction of the prompts (data_seed)
+    let evalPrompts: PromptSet | null = null;
+    if (cfg.eval_file !== null) evalPrompts = await loadPrompts(cfg.eval_file, policy.tok, promptOptions);
+    else if (cfg.eval_fraction > 0) {
+      const split = splitTrainEval(prompts.ids.length, { evalFraction: cfg.eval_fraction, seed: cfg.data_seed ?? cfg.seed });
+      if (split.eval.length === 0 || split.train.length === 0)
+        throw new AlignkitError(`${file}: eval_fraction ${cfg.eval_fraction} of ${prompts.ids.length} prompts leaves ${split.eval.length} for evaluation and ${split.train.length} for training; both need at least one`);
+      evalPrompts = subsetPrompts(prompts, split.eval);
+      prompts = subsetPrompts(prompts, split.train);
+    }
+    if (cfg.eval_strategy === 'no') evalPrompts = null;
     if (method.needsReference) ref = makeReference({ ref_model: cfg.ref_model, precompute_ref_log_probs: false, model_name_or_path: cfg.model_name_or_path }, policy);
     rewards = await rewardsFromConfig(cfg);
-    const task = makeTask(cfg, method, policy, ref, rewards, prompts, warn);
+    const task = makeTask(cfg, method, policy, critic?.model ?? null, ref, rewards, prompts, evalPrompts, warn);
     const outputDir = path.resolve(cfg.output_dir);
     if (cfg.report_to.includes('tensorboard')) tb = new EventFileWriter(cfg.logging_dir ?? path.join(outputDir, 'runs'), { filenameSuffix: '.samples' });
     task.hooks.onSamples = (samples) => {
@@ -630,10 +705,11 @@ export async function runOnPolicy(cfg: OnPolicyConfig, method: OnPolicyMethod, o
     try {
       const r = await runTrainer(cfg, {
         name: method.name, policy, task: task.task, optimizer, totalSteps: task.totalSteps, stepsPerEpoch: task.stepsPerEpoch,
-        hasEval: false, console: o.console,
+        hasEval: evalPrompts !== null, console: o.console,
         summary: () => ({
           prompts: prompts.ids.length, iterations: task.history().length, dropped_samples: task.dropped(),
           final_score: task.history().at(-1)?.score ?? null, final_kl: task.history().at(-1)?.kl ?? null,
+          ...(critic ? { critic_init: critic.init } : {}),
         }),
       });
       task.hooks.onIteration(task.history());
@@ -666,7 +742,7 @@ interface TaskParts {
   hooks: { onSamples: (s: readonly SampleRecord[]) => void; onIteration: (h: readonly IterationRecord[]) => void };
 }
 
-function makeTask(cfg: OnPolicyConfig, method: OnPolicyMethod, policy: Policy, ref: ReferencePolicy | null, rewards: CombinedReward, prompts: PromptSet, warn: (m: string) => void): TaskParts {
+function makeTask(cfg: OnPolicyConfig, method: OnPolicyMethod, policy: Policy, critic: PretrainedLM | null, ref: ReferencePolicy | null, rewards: CombinedReward, prompts: PromptSet, evalPrompts: PromptSet | null, warn: (m: string) => void): TaskParts {
   const g = cfg.gradient_accumulation_steps;
   const rowsPerIteration = cfg.per_device_train_batch_size * g * method.miniBatches;
   const promptsPerIteration = rowsPerIteration / method.samplesPerPrompt;
@@ -747,7 +823,7 @@ function makeTask(cfg: OnPolicyConfig, method: OnPolicyMethod, policy: Policy, r
     let refLogps: Float32Array | null = null;
     try {
       const so = { temperature: cfg.temperature, padTokenId: policy.padTokenId, forwardBatchSize: cfg.local_rollout_forward_batch_size, R };
-      scored = scoreResponses(model, kPrompt, kResp, { ...so, values: method.needsValues });
+      scored = scoreResponses(model, kPrompt, kResp, { ...so, values: method.needsValues, critic });
       if (ref) refLogps = ref.run((m) => scoreResponses(m, kPrompt, kResp, { ...so, values: false }).logps);
     } finally {
       setTraining(true);
@@ -813,21 +889,60 @@ function makeTask(cfg: OnPolicyConfig, method: OnPolicyMethod, policy: Policy, r
     };
   }
 
-  const gatherTokens = (b: RolloutBuffer, rows: readonly number[], f: ResponseForward): TokenData => {
-    const K = f.row.length;
-    const pick = (a: Float32Array | null): Float32Array | null => {
-      if (!a) return null;
-      const out = new Float32Array(K);
-      for (let k = 0; k < K; k++) out[k] = a[rows[f.row[k]] * b.R + f.slot[k]];
-      return out;
+  /**
+   * One response per held-out prompt, sampled as the rollouts are (temperature, top-k/p, response length) but from
+   * fixed per-prompt seeds: the mean reward, its spread, the mean summed KL to the reference and the response
+   * lengths. Samples whose reward fails are dropped and counted, as in a rollout. Changes no training state.
+   */
+  async function evaluate(ev: PromptSet): Promise<Record<string, number>> {
+    const seeds = ev.ids.map((_, r) => evalRowSeed(cfg.seed, r));
+    setTraining(false);
+    let sampled: SampledResponses;
+    try {
+      sampled = sampleResponses(model, ev.ids, seeds, { ...sampling, forwardBatchSize: cfg.per_device_eval_batch_size });
+    } finally {
+      setTraining(true);
+    }
+    const texts = sampled.ids.map((ids) => policy.tok.decode(ids, { skipSpecialTokens: true }));
+    const reward = await rewards.score(ev.ids.map((_, r): RewardSample => ({ prompt: ev.texts[r], response: texts[r] })));
+    const keep: number[] = [];
+    reward.total.forEach((t, r) => {
+      if (t.ok) keep.push(r);
+      else warn(`evaluation: dropped held-out sample ${r} (prompt ${ev.file}:${ev.lines[r]} ${quote(ev.texts[r])}): ${t.reason}`);
+    });
+    if (keep.length === 0) throw new AlignkitError(`${method.name}: evaluation: the reward failed for every held-out sample (see the warnings above); fix the reward source`);
+    const scores = keep.map((r) => {
+      const t = reward.total[r];
+      return (t.ok ? t.value : 0) - (!sampled.endedWithEos[r] && cfg.missing_eos_penalty !== null ? cfg.missing_eos_penalty : 0);
+    });
+    const m = mean(scores);
+    const out: Record<string, number> = {
+      reward: m,
+      reward_std: scores.length > 1 ? Math.sqrt(scores.reduce((s, v) => s + (v - m) ** 2, 0) / (scores.length - 1)) : 0,
+      'completions/mean_length': mean(keep.map((r) => sampled.ids[r].length)),
+      dropped_samples: ev.ids.length - keep.length,
     };
-    return {
-      oldLogps: pick(b.oldLogps) as Float32Array, refLogps: pick(b.refLogps), oldValues: pick(b.values),
-      advantages: pick(b.advantages) as Float32Array, returns: pick(b.returns), row: f.row, rows: rows.length, klCoef: b.klCoef,
-    };
-  };
+    if (ref) {
+      const kPrompt = keep.map((r) => ev.ids[r]);
+      const kResp = keep.map((r) => sampled.ids[r]);
+      const R = kResp.reduce((x, y) => Math.max(x, y.length), 0);
+      const so = { temperature: cfg.temperature, padTokenId: policy.padTokenId, forwardBatchSize: cfg.per_device_eval_batch_size, R, values: false };
+      setTraining(false);
+      try {
+        const lp = scoreResponses(model, kPrompt, kResp, so).logps;
+        const refLp = ref.run((m2) => scoreResponses(m2, kPrompt, kResp, so).logps);
+        const mask = new Uint8Array(keep.length * R);
+        kResp.forEach((x, b) => mask.fill(1, b * R, b * R + x.length));
+        out.kl = mean(rowSums(klPerToken(lp, refLp, method.klEstimator), mask, keep.length, R));
+      } finally {
+        setTraining(true);
+      }
+    }
+    return out;
+  }
 
   const task: TaskParts['task'] = {
+    ...(evalPrompts ? { evaluate: () => evaluate(evalPrompts) } : {}),
     async nextMicroBatch() {
       if (!buffer || buffer.cursor >= buffer.queue.length) buffer = await collect();
       const piece = buffer.queue[buffer.cursor++];
@@ -849,8 +964,8 @@ function makeTask(cfg: OnPolicyConfig, method: OnPolicyMethod, policy: Policy, r
       if (mb.rows.length === 0) return { loss: 0, metrics: { ...rolloutMetrics } };
       return tidy(() => {
         const batch = layoutBatch(mb.rows.map((r) => b.promptIds[r]), mb.rows.map((r) => b.responseIds[r]), policy.padTokenId);
-        const f = responseForward(model, batch, { temperature: cfg.temperature, values: method.needsValues, entropy: method.entropyBonus ? 'grad' : 'metric' });
-        const r = method.loss(f, gatherTokens(b, mb.rows, f), normalizer);
+        const f = responseForward(model, batch, { temperature: cfg.temperature, values: method.needsValues, critic, entropy: method.entropyBonus ? 'grad' : 'metric' });
+        const r = method.loss(f, gatherTokenData(b, mb.rows, f), normalizer);
         const value = r.loss.item();
         r.loss.backward();
         const metrics: Record<string, number> = { ...rolloutMetrics, ...r.metrics };

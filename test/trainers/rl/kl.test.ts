@@ -5,17 +5,19 @@ import { test } from 'node:test';
 import { AdaptiveKlController, FixedKlController, klControllerFromState, klPerToken, klTerm } from '../../../src/trainers/rl/kl.ts';
 import { assertClose } from '../../util.ts';
 
-test('k1, k2, k3 at hand-computed tokens (sign: logr = log π_ref − log π, as TRL)', () => {
+test('k1, k2, k3, abs at hand-computed tokens (sign: logr = log π_ref − log π, as TRL)', () => {
   // token 0: π = 0.5, π_ref = 0.25 → r = π_ref/π = 0.5, logr = −ln 2
   //   k1 = −logr = ln 2 = 0.693147;  k2 = ½ (ln 2)² = 0.240227;  k3 = (0.5 − 1) + ln 2 = 0.193147
   // token 1: π = 0.2, π_ref = 0.6 → r = 3, logr = ln 3
   //   k1 = −ln 3 = −1.098612 (k1 can be negative);  k2 = ½ (ln 3)² = 0.603474;  k3 = 2 − ln 3 = 0.901388
+  // abs = |logr|: ln 2 = 0.693147, ln 3 = 1.098612 (TRL's older kl_penalty "abs")
   // token 2: π = π_ref → 0 for every estimator
   const policy = Float32Array.from([Math.log(0.5), Math.log(0.2), -1.5]);
   const ref = Float32Array.from([Math.log(0.25), Math.log(0.6), -1.5]);
   assertClose(klPerToken(policy, ref, 'k1'), [0.693147, -1.098612, 0], 1e-6, 0, 'k1');
   assertClose(klPerToken(policy, ref, 'k2'), [0.240227, 0.603474, 0], 1e-6, 0, 'k2');
   assertClose(klPerToken(policy, ref, 'k3'), [0.193147, 0.901388, 0], 1e-6, 0, 'k3');
+  assertClose(klPerToken(policy, ref, 'abs'), [0.693147, 1.098612, 0], 1e-6, 0, 'abs');
 });
 
 test('k1 and k3 are unbiased: their expectation under π is KL(π ‖ π_ref) exactly', () => {
@@ -38,7 +40,7 @@ test('k3 stays accurate when π ≈ π_ref (no cancellation) and is never negati
 
 test('klPerToken rejects mismatched lengths and unknown estimators', () => {
   assert.throws(() => klPerToken(new Float32Array(2), new Float32Array(3), 'k1'), /policyLogps has 2 entries but refLogps has 3/);
-  assert.throws(() => klPerToken(new Float32Array(1), new Float32Array(1), 'kl' as 'k1'), /estimator must be one of k1, k2, k3, got 'kl'/);
+  assert.throws(() => klPerToken(new Float32Array(1), new Float32Array(1), 'kl' as 'k1'), /estimator must be one of k1, k2, k3, abs, got 'kl'/);
 });
 
 test('AdaptiveKlController: β ← β (1 + clip(KL/target − 1, ±0.2) · n / horizon)', () => {
