@@ -200,7 +200,11 @@ export function loadPipeline(file: string, o: LoadPipelineOptions = {}): Pipelin
     throw new ConfigError([`${file}: ${code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory, not a pipeline file' : (e as Error).message}`]);
   }
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length) throw new ConfigError(doc.errors.map((err) => `${file}: line ${lineOf(text, err.pos[0])}: invalid YAML: ${err.message.split('\n')[0]}`));
+  if (doc.errors.length) {
+    // the first error only: the ones after it are usually its consequences
+    const err = doc.errors[0];
+    throw new ConfigError([`${file}: line ${lineOf(text, err.pos[0])}: invalid YAML: ${err.message.split('\n')[0]}${text.includes('{') && text.includes('${') ? ' (a ${...} reference inside a {flow, mapping} must be quoted)' : ''}`]);
+  }
   const top = doc.toJS() as unknown;
   if (!isRecord(top)) throw new ConfigError([`${file}: the top level must be a mapping with a 'stages' list`]);
   const lines = new Map<string, number>();
@@ -324,7 +328,6 @@ export function loadPipeline(file: string, o: LoadPipelineOptions = {}): Pipelin
   };
   for (const s of planned) visit(s.name, []);
   for (const c of cycles) problems.push(`${file}: the stages reference each other in a cycle: ${c} (each stage needs the output of the next)`);
-  if (problems.length) throw new ConfigError(problems);
   const order: PlannedStage[] = [];
   const placed = new Set<string>();
   while (order.length < planned.length) {
@@ -335,7 +338,7 @@ export function loadPipeline(file: string, o: LoadPipelineOptions = {}): Pipelin
   }
 
   // ------------------------------------------------------------------ each stage's config, with declared outputs standing in for references
-  for (const s of order) {
+  for (const s of planned) {
     const p = `stages.${raws.find((r) => r.name === s.name)?.index}`;
     const user = resolveStageRefs(s.config, (n, k) => plannedBy.get(n)?.declaredOutputs[k] ?? '');
     for (const k of s.type.managedKeys ?? [])

@@ -38,8 +38,12 @@ function trainerRunOptions(cfg: { output_dir: string }, ctx: StageContext): { re
   return { resume_from_checkpoint: resume ? true : null, overwrite_output_dir: !resume };
 }
 
+/**
+ * The numbers a finished trainer stage records. Not the mean train loss: after a resume the loop averages only the
+ * resumed steps, and a resumed stage must record what an uninterrupted one would (the loss curve is in the report).
+ */
 function resultMetrics(r: TrainerResult): Record<string, number> {
-  return numbers({ global_step: r.globalStep, train_loss: r.trainLoss, nan_skipped_steps: r.nanSteps, ...(r.lastEval ?? {}) });
+  return numbers({ global_step: r.globalStep, nan_skipped_steps: r.nanSteps, ...(r.lastEval ?? {}) });
 }
 
 /** A stage running an offline trainer (SFT, reward model, DPO family, KTO). */
