@@ -144,7 +144,7 @@ export async function runPipeline(spec: PipelineSpec, o: RunPipelineOptions = {}
   const done = new Map<string, { hash: string; outputs: Record<string, string> }>();
   const outcomes: StageOutcome[] = [];
   const plan: PlanEntry[] = [];
-  fs.mkdirSync(spec.outputDir, { recursive: true });
+  if (!o.dryRun) fs.mkdirSync(spec.outputDir, { recursive: true });
   for (const [i, s] of spec.stages.entries()) {
     const head = `[${i + 1}/${spec.stages.length}] ${s.name} (${s.type.type})`;
     const user = resolveStageRefs(s.config, (n, k) => {

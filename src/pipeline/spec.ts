@@ -340,7 +340,7 @@ export function loadPipeline(file: string, o: LoadPipelineOptions = {}): Pipelin
   // ------------------------------------------------------------------ each stage's config, with declared outputs standing in for references
   for (const s of planned) {
     const p = `stages.${raws.find((r) => r.name === s.name)?.index}`;
-    const user = resolveStageRefs(s.config, (n, k) => plannedBy.get(n)?.declaredOutputs[k] ?? '');
+    const user = resolveStageRefs(s.config, (n, k) => plannedBy.get(n)?.declaredOutputs[k] ?? `\${stages.${n}.${k}}`); // a bad reference is reported already: keep its text
     for (const k of s.type.managedKeys ?? [])
       if (k in user) problems.push(`${at(`${p}.config.${k}`)}stage '${s.name}' (${s.type.type}): key '${k}': set by the pipeline (the stage folder ${s.outputDir}); remove it`);
     const merged = configForStage(s.type, user, s.outputDir, typeof seed === 'number' ? seed : 0);
