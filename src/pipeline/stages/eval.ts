@@ -46,6 +46,18 @@ export const EvalStageConfigSchema = z.strictObject({
 
 const outFile = (dir: string) => path.join(dir, 'eval.json');
 
+type EvalStageConfig = z.output<typeof EvalStageConfigSchema>;
+
+/** What each column of the table means. */
+function tableNotes(cfg: EvalStageConfig): string[] {
+  const out: string[] = [];
+  if (cfg.loss_file) out.push(`loss: nats per completion token of ${path.basename(cfg.loss_file)}`);
+  if (cfg.rewards.length) out.push(`reward/NAME: mean reward of ${cfg.samples_per_prompt} responses per prompt at temperature ${cfg.temperature}`);
+  if (cfg.preference_file)
+    out.push(`preference_accuracy: pairs of ${path.basename(cfg.preference_file)} ${cfg.preference_reference ? 'whose chosen response has the higher implicit reward against the reference' : 'whose chosen response is more likely than the rejected one'}`);
+  return out;
+}
+
 export const EVAL_STAGE = defineStage({
   type: 'eval',
   description: 'compare models on completion loss, mean reward of sampled responses and preference accuracy',
@@ -85,7 +97,7 @@ export const EVAL_STAGE = defineStage({
     for (const [m, r] of Object.entries(results)) for (const [k, v] of Object.entries(r)) metrics[`${m}/${k}`] = v;
     return {
       metrics,
-      tables: [{ title: 'models compared', columns: ['model', ...columns], rows: Object.entries(results).map(([m, r]) => [m, ...columns.map((k) => r[k] ?? null)]) }],
+      tables: [{ title: `models compared (${tableNotes(cfg).join('; ')})`, columns: ['model', ...columns], rows: Object.entries(results).map(([m, r]) => [m, ...columns.map((k) => r[k] ?? null)]) }],
     };
   },
 });

@@ -131,7 +131,7 @@ export const REWARD_STAGE = trainerStage({
   type: 'reward', description: 'a Bradley–Terry reward model (alignkit reward; TRL RewardConfig fields)', schema: RewardConfigSchema, run: runReward,
   target: { metric: 'eval_accuracy', higherIsBetter: true, label: 'fraction of evaluation pairs ranked correctly (chance: 0.5)' },
 });
-const pairAccuracy: TargetMetric = { metric: 'eval_rewards/accuracies', higherIsBetter: true, label: 'preference accuracy on the evaluation pairs (implicit reward of chosen > rejected)' };
+const pairAccuracy: TargetMetric = { metric: 'eval_rewards/accuracies', higherIsBetter: true, label: 'preference accuracy on the evaluation pairs: the implicit reward β(log π − log π_ref) of the chosen response above the rejected one (0 at step 0, where the policy is its own reference and every margin is 0)' };
 export const DPO_STAGE = trainerStage({ type: 'dpo', description: 'Direct Preference Optimization (alignkit dpo; TRL DPOConfig fields)', schema: DpoConfigSchema, run: runDpo, target: pairAccuracy });
 export const ORPO_STAGE = trainerStage({ type: 'orpo', description: 'ORPO (alignkit orpo; TRL ORPOConfig fields)', schema: OrpoConfigSchema, run: runOrpo, target: pairAccuracy });
 export const SIMPO_STAGE = trainerStage({ type: 'simpo', description: 'SimPO (alignkit simpo; TRL CPOConfig fields)', schema: SimpoConfigSchema, run: runSimpo, target: pairAccuracy });
