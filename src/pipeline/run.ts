@@ -178,7 +178,15 @@ export async function runPipeline(spec: PipelineSpec, o: RunPipelineOptions = {}
     }
     log(`${head}: ${resume ? 'resuming the interrupted run' : 'running'} -> ${s.outputDir}`);
     const ts = Date.now();
-    const r = await s.type.run(v.config as never, { name: s.name, outputDir: s.outputDir, resume, console: showProgress, log });
+    let r: Awaited<ReturnType<typeof s.type.run>>;
+    try {
+      r = await s.type.run(v.config as never, { name: s.name, outputDir: s.outputDir, resume, console: showProgress, log });
+    } catch (e) {
+      // name the stage; the finished stages stay finished, and a rerun resumes this one where it can
+      const err = new AlignkitError(`stage '${s.name}' (${s.type.type}) failed: ${e instanceof Error ? e.message : String(e)}`);
+      if (e instanceof Error && e.stack) err.stack = `${err.message}\n${e.stack}`;
+      throw err;
+    }
     const seconds = (Date.now() - ts) / 1000;
     const outputs = { ...s.declaredOutputs, ...(r.outputs ?? {}) };
     let target: TargetOutcome | null = null;

@@ -150,4 +150,23 @@ describe('running pipelines', () => {
     assert.ok(readFileSync(join(out, 'dpo', 'model.safetensors')).equals(readFileSync(join(ref, 'dpo', 'model.safetensors'))), 'final DPO weights differ from the uninterrupted run');
     assert.ok(existsSync(r.report.html));
   });
+
+  it('a stage that fails names itself; the stages before it stay finished', async () => {
+    const f = join(dir, 'failing.yaml');
+    writeFileSync(f, `output_dir: ${join(dir, 'failing')}
+stages:
+  - {name: base, type: init-model, config: {hidden: 16, layers: 1, heads: 2, kv_heads: 1}}
+  - name: sft
+    type: sft
+    config: {model_name_or_path: "\${stages.base.output}", dataset_path: ${join(dir, 'nope.jsonl')}, max_steps: 1, report_to: none}
+`);
+    await assert.rejects(runPipeline(loadPipeline(f), { console: false, log: () => {} }), (e: Error) => {
+      assert.match(e.message, /^stage 'sft' \(sft\) failed: .*nope\.jsonl/);
+      return true;
+    });
+    assert.ok(existsSync(join(dir, 'failing', 'base', STAGE_COMPLETE_FILE)));
+    assert.ok(!existsSync(join(dir, 'failing', 'sft', STAGE_COMPLETE_FILE)));
+    const plan = await runPipeline(loadPipeline(f), { dryRun: true });
+    assert.deepEqual(plan.plan.map((p) => p.action), ['skip', 'run']);
+  });
 });
