@@ -37,7 +37,7 @@ export interface StageOutcome {
   status: 'ran' | 'resumed' | 'skipped';
   outputDir: string;
   configHash: string;
-  /** The resolved config as the user wrote it (references replaced by paths). */
+  /** The effective config: the user's with references resolved, plus the pipeline's fills (output_dir, seed, ...). */
   config: Record<string, unknown>;
   outputs: Record<string, string>;
   metrics: Record<string, number>;
@@ -153,7 +153,9 @@ export async function runPipeline(spec: PipelineSpec, o: RunPipelineOptions = {}
       return d.outputs[k] ?? s.declaredOutputs[k];
     });
     const depHashes = Object.fromEntries(s.deps.map((d) => [d, (done.get(d) as { hash: string }).hash]));
-    const hash = stageConfigHash(s.type.type, user, depHashes);
+    // the effective config (with the pipeline's seed and the type's fills) is what the hash covers
+    const merged = configForStage(s.type, user, s.outputDir, spec.seed);
+    const hash = stageConfigHash(s.type.type, merged, depHashes);
     const marker = finishedMarker(s.outputDir, hash);
     const started = readJson<{ config_hash: string }>(path.join(s.outputDir, STAGE_STARTED_FILE));
     const resume = !marker && started?.config_hash === hash && (s.type.canResume?.(s.outputDir) ?? false);
@@ -168,7 +170,6 @@ export async function runPipeline(spec: PipelineSpec, o: RunPipelineOptions = {}
       done.set(s.name, { hash, outputs: marker.outputs });
       continue;
     }
-    const merged = configForStage(s.type, user, s.outputDir, spec.seed);
     const v = validateStageConfig(s.type, merged, () => `${spec.file}: stage '${s.name}' (${s.type.type}): `);
     if (!v.ok) throw new ConfigError(v.problems);
     if (!resume) {
@@ -195,7 +196,7 @@ export async function runPipeline(spec: PipelineSpec, o: RunPipelineOptions = {}
       target = targetOutcome(s.type.target, t.before, t.after ?? r.metrics[s.type.target.metric] ?? null);
     }
     const m: Marker = {
-      format: MARKER_FORMAT, stage: s.name, type: s.type.type, config_hash: hash, config: user, outputs, metrics: r.metrics, target,
+      format: MARKER_FORMAT, stage: s.name, type: s.type.type, config_hash: hash, config: merged, outputs, metrics: r.metrics, target,
       tables: r.tables ?? [], seconds, finished_at: new Date().toISOString(),
     };
     writeJson(path.join(s.outputDir, STAGE_COMPLETE_FILE), m);

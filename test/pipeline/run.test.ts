@@ -123,6 +123,9 @@ describe('running pipelines', () => {
     assert.notEqual(byName(dpoOnly.stages).dpo.configHash, byName(first).dpo.configHash);
     const fromSft = await runPipeline(loadPipeline(file, { outputDir: ref, vars: { sft_lr: '0.002' } }), { dryRun: true });
     assert.deepEqual(fromSft.plan.map((p) => p.action), ['skip', 'run', 'run', 'run'], 'an upstream change invalidates everything downstream');
+    const reseeded = loadPipeline(file, { outputDir: ref });
+    reseeded.seed = 4;
+    assert.deepEqual((await runPipeline(reseeded, { dryRun: true })).plan.map((p) => p.action), ['run', 'run', 'run', 'run'], 'the pipeline seed is part of every seeded stage\'s config');
     // back to the original config: the stages run again and reproduce the first run exactly (seeded)
     const back = await run(ref);
     assert.deepEqual(back.stages.map((s) => s.status), ['skipped', 'skipped', 'ran', 'ran']);
