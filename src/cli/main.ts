@@ -13,6 +13,7 @@ import { registerDataCommands } from './commands/data.ts';
 import { printModelInfo, registerConvert, registerModelCommands } from './commands/model.ts';
 import { registerEval } from './commands/eval.ts';
 import { registerCai } from './commands/cai.ts';
+import { registerPipeline } from './commands/pipeline.ts';
 
 function parseIntArg(name: string, min: number) {
   return (value: string): number => {
@@ -68,8 +69,8 @@ export function buildProgram(): Command {
     });
 
   program
-    .command('demo')
-    .description('train a small Llama-style character model from scratch on bundled text (exercises every fused kernel), then sample from it')
+    .command('demo-engine')
+    .description('train a small Llama-style character model from scratch on bundled text with the bare engine (exercises every fused kernel), then sample from it')
     .option('--steps <n>', 'optimizer steps', parseIntArg("--steps", 1), 300)
     .option('--batch-size <n>', 'sequences of 64 characters per step', parseIntArg('--batch-size', 1), 8)
     .option('--learning-rate <lr>', 'peak AdamW learning rate (linear warmup, cosine decay)', parseFloatArg("--learning-rate"), 1e-2)
@@ -78,7 +79,7 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON object with the losses and the sample')
     .action((opts: { steps: number; batchSize: number; learningRate: number; seed: number; text: string; json?: boolean }) => {
       const log = opts.json ? () => {} : (line: string) => console.log(line);
-      if (!opts.json) console.log(`alignkit demo: ${opts.steps} steps on ${opts.text} (backend ${backend().info().isa}, ${backend().info().threads} threads)`);
+      if (!opts.json) console.log(`alignkit demo-engine: ${opts.steps} steps on ${opts.text} (backend ${backend().info().isa}, ${backend().info().threads} threads)`);
       const r = runDemo({ steps: opts.steps, batchSize: opts.batchSize, learningRate: opts.learningRate, seed: opts.seed, logEvery: 20, textPath: opts.text, log });
       if (opts.json) console.log(JSON.stringify(r));
       else {
@@ -97,6 +98,7 @@ export function buildProgram(): Command {
   registerDataCommands(program);
   registerEval(program);
   registerCai(program);
+  registerPipeline(program);
 
   return program;
 }

@@ -1,4 +1,4 @@
-// The demo: a small Llama-style character language model (RoPE, RMSNorm, grouped-query causal attention,
+// The engine demo (`alignkit demo-engine`): a small Llama-style character language model (RoPE, RMSNorm, grouped-query causal attention,
 // SwiGLU MLP, tied embeddings) trained from scratch with AdamW on text bundled with alignkit. It exercises
 // the whole engine end to end — every fused kernel forward and backward — and is deterministic for a seed.
 

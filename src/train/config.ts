@@ -638,7 +638,7 @@ function valueAt(root: unknown, p: readonly PropertyKey[]): unknown {
 const TYPE_NAMES: Record<string, string> = { int: 'an integer', number: 'a number', string: 'a string', boolean: 'true or false', array: 'a list', object: 'a mapping', record: 'a mapping', null: 'null' };
 
 /** One zod issue as a human message (without the key). */
-function issueMessage(issue: z.core.$ZodIssue, value: unknown): string {
+export function issueMessage(issue: z.core.$ZodIssue, value: unknown): string {
   switch (issue.code) {
     case 'invalid_type':
       if (value === undefined) return 'required';

@@ -187,7 +187,7 @@ export class ProgressDisplay {
 
   private draw(ms: number): void {
     this.lastDrawMs = ms;
-    this.stream.write(`\r${formatProgressLine(this.state, (this.stream.columns ?? 100) - 1)}\x1b[K`);
+    this.stream.write(`\r${formatProgressLine(this.state, (this.stream.columns || 100) - 1)}\x1b[K`);
     this.drawn = true;
   }
 

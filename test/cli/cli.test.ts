@@ -1,4 +1,5 @@
-// The command line as a user runs it: help, version, info, the demo (deterministic), bad arguments.
+// The command line as a user runs it: help, version, info, the engine demo (deterministic), bad arguments.
+// (`alignkit demo`, the pipeline demo, is tested in test/pipeline/demo.test.ts.)
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -23,7 +24,7 @@ describe('alignkit CLI', () => {
   it('--help lists the commands', () => {
     const r = run(['--help']);
     assert.equal(r.code, 0);
-    for (const c of ['info', 'demo', 'tokenize']) assert.match(r.stdout, new RegExp(`\\b${c}\\b`));
+    for (const c of ['info', 'demo', 'demo-engine', 'pipeline', 'tokenize']) assert.match(r.stdout, new RegExp(`\\b${c}\\b`));
   });
 
   it('info --json reports the backend', () => {
@@ -34,9 +35,9 @@ describe('alignkit CLI', () => {
     assert.ok(info.threads >= 1);
   });
 
-  it('the demo learns, and the same seed gives the same numbers on 1 and 2 threads', () => {
-    const a = run(['demo', '--steps', '12', '--batch-size', '2', '--json', '--seed', '3'], { ALIGNKIT_THREADS: '1' });
-    const b = run(['demo', '--steps', '12', '--batch-size', '2', '--json', '--seed', '3'], { ALIGNKIT_THREADS: '2' });
+  it('the engine demo learns, and the same seed gives the same numbers on 1 and 2 threads', () => {
+    const a = run(['demo-engine', '--steps', '12', '--batch-size', '2', '--json', '--seed', '3'], { ALIGNKIT_THREADS: '1' });
+    const b = run(['demo-engine', '--steps', '12', '--batch-size', '2', '--json', '--seed', '3'], { ALIGNKIT_THREADS: '2' });
     assert.equal(a.code, 0, a.stderr);
     assert.equal(b.code, 0, b.stderr);
     const ra = JSON.parse(a.stdout) as { losses: number[]; sample: string; finalLoss: number; firstLoss: number };
@@ -46,17 +47,17 @@ describe('alignkit CLI', () => {
     assert.ok(ra.finalLoss < ra.firstLoss, `loss fell: ${ra.firstLoss} -> ${ra.finalLoss}`);
   });
 
-  it('the demo also runs on the TypeScript backend', () => {
-    const r = run(['demo', '--steps', '2', '--batch-size', '1', '--json'], { ALIGNKIT_BACKEND: 'js' });
+  it('the engine demo also runs on the TypeScript backend', () => {
+    const r = run(['demo-engine', '--steps', '2', '--batch-size', '1', '--json'], { ALIGNKIT_BACKEND: 'js' });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).backend, 'js');
   });
 
   it('bad arguments and missing files fail with a one-line message and a non-zero exit', () => {
-    const bad = run(['demo', '--steps', 'many']);
+    const bad = run(['demo-engine', '--steps', 'many']);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /--steps must be an integer >= 1/);
-    const missing = run(['demo', '--text', '/nonexistent/file.txt', '--steps', '1']);
+    const missing = run(['demo-engine', '--text', '/nonexistent/file.txt', '--steps', '1']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^alignkit: .*\/nonexistent\/file.txt/m);
     assert.doesNotMatch(missing.stderr, /\n\s+at /, 'no stack trace');
