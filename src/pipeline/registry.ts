@@ -6,6 +6,7 @@ import { DPO_STAGE, GRPO_STAGE, KTO_STAGE, ORPO_STAGE, PPO_STAGE, REWARD_STAGE, 
 import { INIT_MODEL_STAGE } from './stages/init_model.ts';
 import { BEST_OF_N_STAGE } from './stages/best_of_n.ts';
 import { EVAL_STAGE } from './stages/eval.ts';
+import { CAI_LABEL_STAGE, CAI_REVISE_STAGE } from './stages/cai.ts';
 
 const STAGE_TYPES: readonly AnyStageType[] = [
   INIT_MODEL_STAGE,
@@ -19,6 +20,8 @@ const STAGE_TYPES: readonly AnyStageType[] = [
   ORPO_STAGE,
   SIMPO_STAGE,
   BEST_OF_N_STAGE,
+  CAI_REVISE_STAGE,
+  CAI_LABEL_STAGE,
   EVAL_STAGE,
 ];
 

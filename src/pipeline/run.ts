@@ -144,7 +144,19 @@ export async function runPipeline(spec: PipelineSpec, o: RunPipelineOptions = {}
   const done = new Map<string, { hash: string; outputs: Record<string, string> }>();
   const outcomes: StageOutcome[] = [];
   const plan: PlanEntry[] = [];
-  if (!o.dryRun) fs.mkdirSync(spec.outputDir, { recursive: true });
+  if (!o.dryRun) {
+    // the plan first (what will run), so the stages' outside-world checks all pass before anything trains
+    const { plan: upcoming } = await runPipeline(spec, { ...o, dryRun: true });
+    for (const [i, s] of spec.stages.entries()) {
+      if (upcoming[i].action === 'skip' || !s.type.preflight) continue;
+      try {
+        await s.type.preflight(s.config);
+      } catch (e) {
+        throw new AlignkitError(`${spec.file}: stage '${s.name}' (${s.type.type}): ${e instanceof Error ? e.message : String(e)} (checked before any stage ran)`);
+      }
+    }
+    fs.mkdirSync(spec.outputDir, { recursive: true });
+  }
   for (const [i, s] of spec.stages.entries()) {
     const head = `[${i + 1}/${spec.stages.length}] ${s.name} (${s.type.type})`;
     const user = resolveStageRefs(s.config, (n, k) => {

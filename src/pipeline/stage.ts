@@ -78,6 +78,12 @@ export interface StageType<C = unknown> {
   canResume?(outputDir: string): boolean;
   /** The number that shows the stage did its job (before → after in the report). */
   target?: TargetMetric;
+  /**
+   * Checks what only the outside world can answer (an endpoint is reachable), for every stage that will run,
+   * before the first stage starts — so a typo in a judge URL fails in seconds, not after an hour of training.
+   * Given the user's config as written (`${...}` references unresolved); throws a message naming the field.
+   */
+  preflight?(user: Readonly<Record<string, unknown>>): Promise<void>;
   run(cfg: C, ctx: StageContext): Promise<StageRunResult>;
 }
 

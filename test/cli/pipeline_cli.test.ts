@@ -39,7 +39,7 @@ describe('alignkit pipeline', () => {
     const r = run(['pipeline', join(root, 'data', 'demo', 'pipeline.yaml'), '--dry-run', '--json', '--output', out]);
     assert.equal(r.status, 0, r.stderr);
     const plan = (JSON.parse(r.stdout) as { plan: { name: string; type: string; action: string }[] }).plan;
-    assert.deepEqual(plan.map((p) => [p.name, p.type, p.action]), [['base', 'init-model', 'run'], ['sft', 'sft', 'run'], ['reward', 'reward', 'run'], ['ppo', 'ppo', 'run'], ['dpo', 'dpo', 'run'], ['eval', 'eval', 'run']]);
+    assert.deepEqual(plan.map((p) => [p.name, p.type, p.action]), [['base', 'init-model', 'run'], ['sft', 'sft', 'run'], ['reward', 'reward', 'run'], ['ppo', 'ppo', 'run'], ['dpo', 'dpo', 'run'], ['cai', 'cai-revise', 'run'], ['eval', 'eval', 'run']]);
     assert.ok(!existsSync(out), 'nothing is created');
   });
 });

@@ -32,14 +32,14 @@ const demo = (...args: string[]) => spawnSync(process.execPath, [bin, 'demo', '-
 it('alignkit demo --quick: every stage improves its target metric, and the report is written', () => {
   const p = demo();
   assert.equal(p.status, 0, p.stderr);
-  assert.match(p.stderr, /\[1\/6\] base \(init-model\): running/);
+  assert.match(p.stderr, /\[1\/7\] base \(init-model\): running/);
   assert.match(p.stderr, /step \d+\/\d+ \(\d+%\)/, 'progress lines (a bar on a terminal)');
   const html = /report: (.+\.html)$/m.exec(p.stdout)?.[1];
   assert.ok(html && existsSync(html), `the report path is printed: ${p.stdout}`);
 
   const r = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8')) as DemoResult;
   const t = Object.fromEntries(r.stages.map((s) => [s.name, s.target]));
-  assert.deepEqual(r.stages.map((s) => s.name), ['base', 'sft', 'reward', 'ppo', 'dpo', 'eval']);
+  assert.deepEqual(r.stages.map((s) => s.name), ['base', 'sft', 'reward', 'ppo', 'dpo', 'cai', 'eval']);
   const sft = t.sft as Target;
   assert.equal(sft.metric, 'eval_loss');
   assert.ok((sft.after as number) < (sft.before as number) - 1, `SFT eval loss ${sft.before} -> ${sft.after}`);
@@ -58,10 +58,13 @@ it('alignkit demo --quick: every stage improves its target metric, and the repor
   assert.ok((page.match(/<svg /g) ?? []).length >= 6, 'plots of the training curves');
   assert.match(page, /models compared/);
   for (const m of ['base', 'sft', 'ppo', 'dpo']) assert.match(page, new RegExp(`<td>${m}</td>`));
+  const cai = r.stages.find((s) => s.name === 'cai');
+  assert.equal((cai?.metrics.revisions ?? 0) + (cai?.metrics.skipped ?? 0), 8, 'the CAI pass revised every red-team prompt');
+  assert.ok(existsSync(join(dir, 'out', 'cai', 'trace.jsonl')));
   const evalStage = r.stages.find((s) => s.name === 'eval');
   assert.ok((evalStage?.metrics['ppo/reward/say_yes'] as number) > (evalStage?.metrics['sft/reward/say_yes'] as number), 'the eval stage sees PPO\'s gain too');
 
   const again = demo('--json');
   assert.equal(again.status, 0, again.stderr);
-  assert.deepEqual((JSON.parse(again.stdout) as DemoResult).stages.map((s) => s.status), ['skipped', 'skipped', 'skipped', 'skipped', 'skipped', 'skipped']);
+  assert.deepEqual((JSON.parse(again.stdout) as DemoResult).stages.map((s) => s.status), ['skipped', 'skipped', 'skipped', 'skipped', 'skipped', 'skipped', 'skipped']);
 });
