@@ -12,6 +12,7 @@ import { registerTokenizerCommands } from './commands/tokenizer_train.ts';
 import { registerDataCommands } from './commands/data.ts';
 import { printModelInfo, registerConvert, registerModelCommands } from './commands/model.ts';
 import { registerEval } from './commands/eval.ts';
+import { registerStudio } from './commands/studio.ts';
 
 function parseIntArg(name: string, min: number) {
   return (value: string): number => {
@@ -95,6 +96,7 @@ export function buildProgram(): Command {
   registerRlCommands(program);
   registerDataCommands(program);
   registerEval(program);
+  registerStudio(program);
 
   return program;
 }
