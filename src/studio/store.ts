@@ -13,7 +13,7 @@ import { Xoshiro128 } from '../data/loader.ts';
 import type { StudioDb } from './db.ts';
 import { badRequest, conflict, notFound, StudioError } from './errors.ts';
 import { checkRatings, parseImport, type ImportIssue, type TaskType } from './importer.ts';
-import { renderMarkdown } from './markdown.ts';
+import { parseMarkdown, renderMarkdown, type MdNode } from './markdown.ts';
 import type { StudioUser } from './auth.ts';
 
 export const ASSIGNMENT_LEASE_MS = 30 * 60 * 1000;
@@ -198,7 +198,7 @@ export class StudioStore {
   }
 
   /** The project with its guidelines rendered to safe HTML, and progress counts. */
-  projectView(id: number): Project & { guidelinesHtml: string; progress: { items: number; goldItems: number; annotations: number; completeItems: number } } {
+  projectView(id: number): Project & { guidelinesHtml: string; guidelinesTree: MdNode[]; progress: { items: number; goldItems: number; annotations: number; completeItems: number } } {
     const p = this.project(id);
     const counts = this.db
       .prepare(
@@ -208,7 +208,7 @@ export class StudioStore {
       )
       .get(p.annotationsPerItem, id) as { items: number; goldItems: number; completeItems: number };
     const annotations = this.db.prepare('SELECT count(*) FROM annotations n JOIN items i ON i.id = n.item_id WHERE i.project_id = ?').pluck().get(id) as number;
-    return { ...p, guidelinesHtml: renderMarkdown(p.guidelines), progress: { ...counts, annotations } };
+    return { ...p, guidelinesHtml: renderMarkdown(p.guidelines), guidelinesTree: parseMarkdown(p.guidelines), progress: { ...counts, annotations } };
   }
 
   setGuidelines(id: number, markdown: string): void {
