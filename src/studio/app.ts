@@ -47,8 +47,9 @@ const ANNOTATE: readonly Role[] = ['admin', 'annotator'];
 // ------------------------------------------------------------------------------------------------ validation
 
 function fieldPath(p: readonly PropertyKey[], prefix: string): string {
-  const parts = p.map((x, i) => (typeof x === 'number' ? `[${x}]` : i === 0 && !prefix ? String(x) : `.${String(x)}`)).join('');
-  return `${prefix}${parts}` || prefix || 'body';
+  const parts = p.map((x, i) => (typeof x === 'number' ? `[${x}]` : i === 0 ? String(x) : `.${String(x)}`)).join('');
+  if (!parts) return prefix || 'body';
+  return prefix ? `${prefix}${parts.startsWith('[') ? '' : '.'}${parts}` : parts;
 }
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, prefix = ''): T {
@@ -218,7 +219,7 @@ export function createStudioApp(store: StudioStore, opts: StudioAppOptions = {})
   });
   route('GET', '/api/projects/:id/export', ADMIN, (c) => {
     const id = idParam(c);
-    const q = parse(exportQuery, c.req.query(), 'query.');
+    const q = parse(exportQuery, c.req.query(), 'query');
     const project = store.project(id);
     const { format, ...options } = q;
     const result = exportProject(project, store.projectItems(id), format, options);
@@ -237,11 +238,11 @@ export function createStudioApp(store: StudioStore, opts: StudioAppOptions = {})
   };
   route('GET', '/api/runs', REVIEW, (c) => c.json({ root: runsDir, runs: runsDir === null ? [] : listRuns(runsDir) }));
   route('GET', '/api/runs/metrics', REVIEW, (c) => {
-    const q = parse(z.object({ run: z.string().min(1).max(500), after: z.coerce.number().int().min(-1).default(-1) }).strict(), c.req.query(), 'query.');
+    const q = parse(z.object({ run: z.string().min(1).max(500), after: z.coerce.number().int().min(-1).default(-1) }).strict(), c.req.query(), 'query');
     return c.json({ run: q.run, records: runMetrics(needRuns(), q.run, q.after) });
   });
   route('GET', '/api/runs/samples', REVIEW, (c) => {
-    const q = parse(z.object({ run: z.string().min(1).max(500) }).strict(), c.req.query(), 'query.');
+    const q = parse(z.object({ run: z.string().min(1).max(500) }).strict(), c.req.query(), 'query');
     return c.json({ run: q.run, samples: runSamples(needRuns(), q.run) });
   });
 
