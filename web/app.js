@@ -27,9 +27,13 @@ function el(tag, attrs = {}, ...children) {
   return e;
 }
 
+let sayTimer = null;
 function say(message, kind = 'info') {
   statusBox.textContent = message;
   statusBox.dataset.kind = kind;
+  clearTimeout(sayTimer);
+  // Confirmations fade; errors stay until the next message.
+  if (kind !== 'error') sayTimer = setTimeout(() => (statusBox.textContent = ''), 4000);
 }
 
 /** Builds DOM from the server's Markdown tree (src/studio/markdown.ts): fixed tags, text as text nodes. */
