@@ -63,13 +63,13 @@ async function annotate(page: Page, projectId: number, prefer: (prompt: string) 
       // Markup in responses is text: shown verbatim, no element created, nothing executed.
       assert.ok([left, right].some((t) => t.includes('<script>window.__xss = 1</script>')));
       assert.equal(await page.$$eval('.pane img, .pane script', (els) => els.length), 0);
-      assert.equal(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss), undefined);
+      assert.equal(await page.evaluate('typeof window.__xss'), 'undefined');
     }
     if (shot && seen.length === 0) await page.screenshot({ path: join(artifacts, shot), fullPage: true });
     const want = prefer(prompt);
     await page.keyboard.press(left.includes(` ${want}:`) ? keys.left : keys.right);
     seen.push(prompt);
-    await page.waitForFunction((p) => document.querySelector('.done') !== null || document.querySelector('.prompt pre')?.textContent !== p, prompt);
+    await page.waitForFunction(`document.querySelector('.done') !== null || document.querySelector('.prompt pre')?.textContent !== ${JSON.stringify(prompt)}`);
   }
 }
 
@@ -172,7 +172,7 @@ describe('studio in a browser', { skip }, () => {
     assert.deepEqual(titles, ['Loss', 'Reward', 'KL', 'Entropy', 'Learning rate', 'Tokens/s']);
     assert.match((await admin.textContent('.sample'))!, /yes <b>bold\?<\/b>/);
     await admin.check('input[value="run-b"]');
-    await admin.waitForFunction(() => [...document.querySelectorAll('svg.chart .legend')].some((e) => e.textContent?.startsWith('run-b')));
+    await admin.waitForFunction(`[...document.querySelectorAll('svg.chart .legend')].some((e) => e.textContent.startsWith('run-b'))`);
     await admin.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
     assert.deepEqual(errors, []);
     for (const f of ['annotate-laptop.png', 'annotate-phone.png', 'review.png', 'dashboard.png']) assert.ok(existsSync(join(artifacts, f)), f);

@@ -10,12 +10,14 @@ import { openStudioDb, type StudioDb } from '../../studio/db.ts';
 import { StudioError } from '../../studio/errors.ts';
 import { ExportError, exportProject, toJsonl, type ExportFormat } from '../../studio/export.ts';
 import type { TaskType } from '../../studio/importer.ts';
+import { generateCandidates, readPromptFile } from '../../studio/generate.ts';
 import { LOOPBACK_HOSTS, startStudio } from '../../studio/server.ts';
 import { StudioStore } from '../../studio/store.ts';
 
 interface GlobalOpts {
   db: string;
   json?: boolean;
+  seed?: number;
 }
 
 function intArg(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -64,7 +66,7 @@ export function registerStudio(program: Command): void {
     .option('--host <address>', 'address to bind; anything but loopback exposes the studio to the network', '127.0.0.1')
     .option('--runs <dir>', 'folder whose run folders (with metrics.jsonl) the runs dashboard lists', '.')
     .option('--body-limit <bytes>', 'largest accepted request body (imports included)', intArg('--body-limit', 1024), 8 * 1024 * 1024)
-    .option('--seed <n>', 'seed for the left/right order and gold draws (default: random)', intArg('--seed', 0))
+    .option('--seed <n>', 'server: seed of the left/right order and gold draws (default: random); generate: seed of the sampling streams (default 0)', intArg('--seed', 0))
     .option('--json', 'print one JSON object (for the server: its address once listening; for subcommands: their result)')
     .configureHelp({ showGlobalOptions: true })
     .action(async (o: GlobalOpts & { port: number; host: string; runs: string; bodyLimit: number; seed?: number }) => {
@@ -166,6 +168,32 @@ export function registerStudio(program: Command): void {
         console.log(r.rejected ? `rejected ${file}: ${r.issues.length} bad line(s), nothing imported (use --on-error skip to import the rest)` : `imported ${r.prompts} prompt(s) as ${r.items} item(s) from ${file}${r.issues.length ? `; skipped ${r.issues.length} bad line(s)` : ''}`);
       }
       if (r.rejected) process.exitCode = 1;
+    });
+
+  studio
+    .command('generate <project>')
+    .description('generate candidate responses on the spot with one or two local models (--model, --model-b) and import them into the project in one transaction')
+    .requiredOption('--prompts <file>', 'prompts: .txt (one per line) or JSONL with a prompt field (and optional id)')
+    .requiredOption('--model <dir>', 'a model folder')
+    .option('--model-b <dir>', 'a second model folder: every prompt gets --n responses from each model')
+    .option('--n <n>', 'responses per prompt from each model', intArg('--n', 1, 16), 2)
+    .option('--max-new-tokens <n>', 'tokens to generate per response', intArg('--max-new-tokens', 1), 64)
+    .option('--temperature <t>', 'sampling temperature (0 = greedy)', numArg('--temperature', 0, 100), 1)
+    .option('--top-k <k>', 'top-k filtering (0 = off)', intArg('--top-k', 0), 0)
+    .option('--top-p <p>', 'nucleus filtering (1 = off)', numArg('--top-p', 0, 1), 1)
+    .configureHelp({ showGlobalOptions: true })
+    .action(function (this: Command, project: string, o: { prompts: string; model: string; modelB?: string; n: number; maxNewTokens: number; temperature: number; topK: number; topP: number }) {
+      const g = globals(this);
+      const prompts = readPromptFile(o.prompts);
+      const r = withStore(g, (s) =>
+        generateCandidates(s, s.projectByName(project).id, prompts, {
+          models: o.modelB ? [o.model, o.modelB] : [o.model],
+          perModel: o.n,
+          sampling: { maxNewTokens: o.maxNewTokens, temperature: o.temperature, topK: o.topK, topP: o.topP, seed: g.seed ?? 0 },
+        }),
+      );
+      if (r.rejected) throw new AlignkitError(`${o.prompts}: ${r.issues.map((i) => `prompt ${i.line}: ${i.field ? `field '${i.field}': ` : ''}${i.message}`).join('; ')}`);
+      print(g, r, `generated and imported ${r.prompts} prompt(s) as ${r.items} item(s)`);
     });
 
   studio
