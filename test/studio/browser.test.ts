@@ -19,6 +19,14 @@ import { startStudio, type RunningStudio } from '../../src/studio/server.ts';
 import * as A from '../shared_assets.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
+// The page's globals, as seen by functions that run in the browser (the test compiles without the DOM library).
+interface PageNode {
+  textContent: string | null;
+}
+interface PageGlobals {
+  document: { querySelector(s: string): PageNode | null; querySelectorAll(s: string): Iterable<PageNode> };
+  __xss?: number;
+}
 const skip = existsSync(CHROMIUM) ? false : `Chromium not found at ${CHROMIUM} (apt-get install chromium; .ci/run installs it): browser test skipped`;
 if (skip) console.log(`# ${skip}`);
 const artifacts = join(A.repoRoot, '.test-artifacts', 'studio');
@@ -63,13 +71,16 @@ async function annotate(page: Page, projectId: number, prefer: (prompt: string) 
       // Markup in responses is text: shown verbatim, no element created, nothing executed.
       assert.ok([left, right].some((t) => t.includes('<script>window.__xss = 1</script>')));
       assert.equal(await page.$$eval('.pane img, .pane script', (els) => els.length), 0);
-      assert.equal(await page.evaluate('typeof window.__xss'), 'undefined');
+      assert.equal(await page.evaluate(() => typeof (globalThis as unknown as PageGlobals).__xss), 'undefined');
     }
     if (shot && seen.length === 0) await page.screenshot({ path: join(artifacts, shot), fullPage: true });
     const want = prefer(prompt);
     await page.keyboard.press(left.includes(` ${want}:`) ? keys.left : keys.right);
     seen.push(prompt);
-    await page.waitForFunction(`document.querySelector('.done') !== null || document.querySelector('.prompt pre')?.textContent !== ${JSON.stringify(prompt)}`);
+    await page.waitForFunction((p) => {
+      const d = (globalThis as unknown as PageGlobals).document;
+      return d.querySelector('.done') !== null || d.querySelector('.prompt pre')?.textContent !== p;
+    }, prompt);
   }
 }
 
@@ -172,7 +183,7 @@ describe('studio in a browser', { skip }, () => {
     assert.deepEqual(titles, ['Loss', 'Reward', 'KL', 'Entropy', 'Learning rate', 'Tokens/s']);
     assert.match((await admin.textContent('.sample'))!, /yes <b>bold\?<\/b>/);
     await admin.check('input[value="run-b"]');
-    await admin.waitForFunction(`[...document.querySelectorAll('svg.chart .legend')].some((e) => e.textContent.startsWith('run-b'))`);
+    await admin.waitForFunction(() => [...(globalThis as unknown as PageGlobals).document.querySelectorAll('svg.chart .legend')].some((e) => e.textContent?.startsWith('run-b')));
     await admin.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
     assert.deepEqual(errors, []);
     for (const f of ['annotate-laptop.png', 'annotate-phone.png', 'review.png', 'dashboard.png']) assert.ok(existsSync(join(artifacts, f)), f);
