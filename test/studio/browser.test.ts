@@ -50,6 +50,11 @@ const ROWS = [
   { id: 'p4', prompt: 'Say thanks.', responses: [' bad: No.', ' good: Thank you!'] },
 ];
 
+async function launch(): Promise<Browser> {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+}
+
 async function signIn(page: Page, url: string, token: string): Promise<void> {
   await page.goto(url);
   await page.fill('#token', token);
@@ -87,7 +92,6 @@ async function annotate(page: Page, projectId: number, prefer: (prompt: string) 
 describe('studio in a browser', { skip }, () => {
   it('import, annotate as two annotators, adjudicate, κ, export DPO, load it; dashboard', { timeout: 240_000 }, async () => {
     mkdirSync(artifacts, { recursive: true });
-    const { chromium } = await import('playwright-core');
     // Two training runs for the dashboard (one with samples).
     for (const [name, scale] of [['run-a', 1], ['run-b', 1.5]] as const) {
       const log = new MetricsLogger(join(dir, 'runs', name), { tensorboard: false, console: false, totalSteps: 20 });
@@ -98,7 +102,7 @@ describe('studio in a browser', { skip }, () => {
 
     studio = await startStudio({ dbFile: join(dir, 'studio.sqlite'), port: 0, runsDir: join(dir, 'runs'), seed: 4 });
     const adminToken = createUser(studio.store.db, 'root', 'admin').token; // what `alignkit studio user add` does
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+    browser = await launch();
     const errors: string[] = [];
     const newPage = async (viewport = { width: 1280, height: 900 }) => {
       const ctx = await browser!.newContext({ viewport, acceptDownloads: true });
@@ -187,5 +191,43 @@ describe('studio in a browser', { skip }, () => {
     await admin.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
     assert.deepEqual(errors, []);
     for (const f of ['annotate-laptop.png', 'annotate-phone.png', 'review.png', 'dashboard.png']) assert.ok(existsSync(join(artifacts, f)), f);
+  });
+
+  it('Likert ratings and edits with the keyboard', { timeout: 120_000 }, async () => {
+    const s = await startStudio({ dbFile: join(dir, 'kb.sqlite'), port: 0, seed: 9 });
+    const b = await launch();
+    try {
+      const token = createUser(s.store.db, 'rater', 'annotator').token;
+      const likert = s.store.createProject({ name: 'rate', taskType: 'likert', annotationsPerItem: 1, criteria: ['helpfulness', 'honesty'], goldRate: 0 });
+      s.store.importJsonl(likert.id, `${JSON.stringify({ prompt: 'Q', responses: ['R <i>x</i>'] })}\n`, 'reject');
+      const edit = s.store.createProject({ name: 'fix', taskType: 'edit', annotationsPerItem: 1, goldRate: 0, guidelines: '# Fix typos\n\nKeep **meaning**. <script>bad()</script>' });
+      s.store.importJsonl(edit.id, `${JSON.stringify({ prompt: 'Fix it', responses: ['teh cat'] })}\n`, 'reject');
+      const page = await (await b.newContext()).newPage();
+      page.setDefaultTimeout(60_000);
+      await signIn(page, s.url, token);
+      await page.goto(`${s.url}/#/annotate/${likert.id}`);
+      await page.waitForSelector('fieldset.likert.current');
+      assert.equal(await page.textContent('.pane pre'), 'R <i>x</i>');
+      await page.keyboard.press('4'); // helpfulness, then focus moves to honesty
+      await page.keyboard.press('2');
+      await page.keyboard.press('Enter');
+      await page.waitForSelector('.done');
+      await page.goto(`${s.url}/#/annotate/${edit.id}`);
+      await page.waitForSelector('textarea#edit');
+      // Guidelines: Markdown turned into elements, the script tag shown as text.
+      assert.equal(await page.textContent('.guidelines h1'), 'Fix typos');
+      assert.equal(await page.textContent('.guidelines strong'), 'meaning');
+      assert.equal(await page.$$eval('.guidelines script', (els) => els.length), 0);
+      assert.match((await page.textContent('.guidelines p'))!, /<script>bad\(\)<\/script>/);
+      await page.fill('textarea#edit', 'the cat');
+      await page.keyboard.press('Control+Enter');
+      await page.waitForSelector('.done');
+      const [rating] = s.store.projectItems(likert.id)[0].annotations;
+      assert.deepEqual(rating.ratings, { helpfulness: 4, honesty: 2 });
+      assert.equal(s.store.projectItems(edit.id)[0].annotations[0].editedText, 'the cat');
+    } finally {
+      await b.close();
+      await s.close();
+    }
   });
 });
