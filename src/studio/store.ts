@@ -11,7 +11,7 @@
 // (choosing whatever is on the left) can be measured.
 import { Xoshiro128 } from '../data/loader.ts';
 import type { StudioDb } from './db.ts';
-import { badRequest, conflict, notFound, StudioError } from './errors.ts';
+import { badRequest, conflict, notFound } from './errors.ts';
 import { checkRatings, parseImport, type ImportIssue, type TaskType } from './importer.ts';
 import { parseMarkdown, renderMarkdown, type MdNode } from './markdown.ts';
 import type { StudioUser } from './auth.ts';
@@ -469,4 +469,3 @@ export class StudioStore {
   }
 }
 
-export { StudioError };
