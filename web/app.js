@@ -5,7 +5,8 @@
 import { lineChart, formatNumber } from './charts.js';
 
 const TOKEN_KEY = 'alignkit-studio-token';
-const state = { token: sessionStorage.getItem(TOKEN_KEY), me: null, cleanup: [] };
+// gen counts route() calls: a view whose route is no longer current registers no handlers or timers.
+const state = { token: sessionStorage.getItem(TOKEN_KEY), me: null, cleanup: [], gen: 0 };
 const app = document.getElementById('app');
 const nav = document.getElementById('nav');
 const statusBox = document.getElementById('status');
@@ -103,7 +104,14 @@ function renderNav() {
   nav.append(el('span', { class: 'who' }, `${state.me.name} (${state.me.role})`), el('button', { type: 'button', onclick: () => signOut('Signed out.') }, 'Sign out'));
 }
 
+/** Runs f when the current view goes away, or at once if it already has (the user navigated meanwhile). */
+function onLeave(gen, f) {
+  if (gen === state.gen) state.cleanup.push(f);
+  else f();
+}
+
 async function route() {
+  state.gen++;
   for (const f of state.cleanup.splice(0)) f();
   const hash = location.hash || '#/';
   if (!state.token) return showLogin();
@@ -129,8 +137,7 @@ async function route() {
 }
 
 window.addEventListener('hashchange', route);
-window.addEventListener('DOMContentLoaded', route);
-if (document.readyState !== 'loading') route();
+route(); // a module script runs once the document is parsed
 
 // ------------------------------------------------------------------------------------------------ login
 
@@ -147,8 +154,8 @@ function showLogin() {
         state.me = (await api('GET', '/api/me')).data.user;
         sessionStorage.setItem(TOKEN_KEY, state.token);
         say(`Signed in as ${state.me.name}.`);
-        location.hash = '#/';
-        if (location.hash === '#/') route();
+        if (location.hash === '#/' || location.hash === '') route();
+        else location.hash = '#/'; // hashchange routes
       } catch {
         state.token = null;
         say('That token was not accepted.', 'error');
@@ -193,6 +200,7 @@ function guidelinesBlock(project) {
 }
 
 async function showAnnotate(projectId) {
+  const gen = state.gen;
   const { project } = (await api('GET', `/api/projects/${projectId}`)).data;
   let done = 0;
   const header = el('div', { class: 'annotate-head' }, el('h1', {}, project.name), el('span', { class: 'counter', 'aria-live': 'polite' }, ''));
@@ -201,10 +209,10 @@ async function showAnnotate(projectId) {
   let keyHandler = null;
   const setKeys = (h) => {
     if (keyHandler) document.removeEventListener('keydown', keyHandler);
-    keyHandler = h;
-    if (h) document.addEventListener('keydown', h);
+    keyHandler = gen === state.gen ? h : null;
+    if (keyHandler) document.addEventListener('keydown', keyHandler);
   };
-  state.cleanup.push(() => setKeys(null));
+  onLeave(gen, () => setKeys(null));
 
   async function submit(task, payload, key) {
     // The same key on every retry: the server stores the annotation once however often this is sent.
@@ -598,6 +606,7 @@ const GROUPS = [
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2'];
 
 async function showRuns() {
+  const gen = state.gen;
   const { runs, root } = (await api('GET', '/api/runs')).data;
   const selected = new Set(runs.slice(0, 1).map((r) => r.name));
   const data = new Map(); // run -> records
@@ -669,5 +678,5 @@ async function showRuns() {
   }
   await refresh(true);
   const timer = setInterval(() => refresh(false).catch((e) => say(`Refresh failed: ${e.message}`, 'error')), 2000);
-  state.cleanup.push(() => clearInterval(timer));
+  onLeave(gen, () => clearInterval(timer));
 }
