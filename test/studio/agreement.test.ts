@@ -92,7 +92,11 @@ describe('agreement', () => {
     const h = r.criteria[0];
     assert.equal(h.criterion, 'helpfulness');
     assert.equal(h.items, 4);
-    assert.ok(h.krippendorffAlpha! < 1 && h.krippendorffAlpha! > -1);
+    // By hand: coincidences give n = (1: 2, 2: 2, 3: 1, 4: 2, 5: 1); ordinal δ² (2,3) = 2.25, (2,5) = 20.25, so
+    // D_o = 2·2.25 + 2·20.25 = 45 and D_e = Σ n_c n_k δ²_ck = 648: α = 1 - 7·45/648 = 37/72.
+    assert.ok(Math.abs(h.krippendorffAlpha! - 37 / 72) < 1e-12, String(h.krippendorffAlpha));
+    // Quadratic-weighted Cohen: Σ w·O = 1 + 9 = 10, Σ w·E = 64/4 = 16, κ = 1 - 10/16.
+    assert.ok(Math.abs(h.cohenKappa! - 0.375) < 1e-12, String(h.cohenKappa));
     store.adjudicate(queue[0].id, createUser(db, 'boss', 'auditor').user, { ratings: { helpfulness: 3 } });
     assert.equal(store.disagreements(p.id).length, 0);
   });
