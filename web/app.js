@@ -393,7 +393,7 @@ async function showReview(projectId) {
         : el('p', {}, 'Free-text edits have no agreement statistics.'),
       table(
         ['annotator', 'annotations', 'agrees with majority', 'gold accuracy', 'left chosen (p)', 'median s/item'],
-        a.annotators.map((u) => [u.name, String(u.annotations), `${fmt(u.majority.rate)} of ${u.majority.total}`, `${fmt(u.gold.rate)} of ${u.gold.total}`, u.positionBias ? `${fmt(u.positionBias.leftRate)} (${fmt(u.positionBias.pValue)})` : '—', fmt(u.medianSeconds, 1)]),
+        a.annotators.map((u) => [u.name, String(u.annotations), u.majority.total ? `${fmt(u.majority.rate)} of ${u.majority.total}` : '—', u.gold.total ? `${fmt(u.gold.rate)} of ${u.gold.total}` : '—', u.positionBias ? `${fmt(u.positionBias.leftRate)} (${fmt(u.positionBias.pValue)})` : '—', fmt(u.medianSeconds, 1)]),
         'Annotators',
       ),
     );
