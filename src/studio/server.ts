@@ -4,6 +4,7 @@ import { serve } from '@hono/node-server';
 import { createStudioApp, type StudioAppOptions } from './app.ts';
 import { openStudioDb } from './db.ts';
 import { StudioStore } from './store.ts';
+import { AlignkitError } from '../tensor/errors.ts';
 
 export interface StudioServerOptions extends StudioAppOptions {
   dbFile: string;
@@ -31,9 +32,10 @@ export async function startStudio(o: StudioServerOptions): Promise<RunningStudio
   let server: ReturnType<typeof serve>;
   const info = await new Promise<AddressInfo>((resolve, reject) => {
     server = serve({ fetch: app.fetch, port: o.port, hostname: host }, resolve);
-    server.once('error', (e) => {
+    server.once('error', (e: NodeJS.ErrnoException) => {
       db.close();
-      reject(e);
+      const why = e.code === 'EADDRINUSE' ? 'the port is in use (pick another with --port, or 0 for any free port)' : e.message;
+      reject(new AlignkitError(`cannot listen on ${host}:${o.port}: ${why}`));
     });
   });
   const urlHost = host.includes(':') ? `[${host}]` : host;

@@ -64,3 +64,15 @@ describe('studio API flow', () => {
     assert.deepEqual(progress, { items: 3, goldItems: 0, completeItems: 3, annotations: 6 });
   });
 });
+
+describe('server start', () => {
+  it('a port in use is a clear error, and the database is released', async () => {
+    const { startStudio } = await import('../../src/studio/server.ts');
+    const first = await startStudio({ dbFile: ':memory:', port: 0 });
+    try {
+      await assert.rejects(startStudio({ dbFile: ':memory:', port: first.port }), /cannot listen on 127\.0\.0\.1:\d+: the port is in use/);
+    } finally {
+      await first.close();
+    }
+  });
+});
