@@ -14,6 +14,7 @@ import { printModelInfo, registerConvert, registerModelCommands } from './comman
 import { registerEval } from './commands/eval.ts';
 import { registerCai } from './commands/cai.ts';
 import { registerPipeline } from './commands/pipeline.ts';
+import { registerStudio } from './commands/studio.ts';
 
 function parseIntArg(name: string, min: number) {
   return (value: string): number => {
@@ -99,6 +100,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerCai(program);
   registerPipeline(program);
+  registerStudio(program);
 
   return program;
 }
