@@ -3,6 +3,7 @@
 // or one JSON object with --json; --output FILE also writes FILE.json + FILE.md atomically. Input problems are
 // reported as one line, `alignkit eval <command>: <file>:<line>: <problem>`, with exit code 1.
 import { registerEvalBench } from './eval_bench.ts';
+import { registerEvalPassAtK } from './eval_passatk.ts';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Bleu, BLEU_SMOOTH_METHODS, formatBleu, type BleuSmoothMethod } from '../../eval/bleu.ts';
 import { Chrf } from '../../eval/chrf.ts';
@@ -421,6 +422,7 @@ function addSacreOptions(c: Command): Command {
 export function registerEval(program: Command): void {
   const ev = program.command('eval').description('evaluation metrics (sacreBLEU / rouge-score / NLTK-exact), agreement, win rates, significance tests, fairness, benchmark harness (MMLU / ARC / HellaSwag / TruthfulQA / BBQ), perplexity, embeddings');
   registerEvalBench(ev);
+  registerEvalPassAtK(ev);
 
   addOutputOptions(
     addSacreOptions(
