@@ -66,6 +66,8 @@ async function runPassAtK(o: PassAtKCliOptions): Promise<void> {
     limits: report.limits,
     isolation: report.isolation,
     interpreters: report.interpreters,
+    // Per problem, for `alignkit eval compare` (problems are the paired samples).
+    per_sample: Object.fromEntries(Object.keys(report.passAtK).map((k) => [k, report.problems.map((p) => p.passAtK[k])])),
     per_problem: report.problems.map((p) => ({ task_id: p.taskId, n: p.n, c: p.c, ...p.passAtK })),
     samples: report.samples.map((s) => ({ task_id: s.taskId, index: s.index, line: s.line, status: s.status, passed: s.passed, exit_code: s.exitCode, signal: s.signal, wall_ms: s.wallMs, stderr_tail: s.stderrTail })),
   };
