@@ -19,9 +19,13 @@ import { fairnessReport, type FairnessRow } from '../../eval/fairness.ts';
 import { checkNonEmpty, checkSameLength, EvalInputError, readJsonl, readRatings, readSegments, stringField, type Rating, type Segments } from '../../eval/io.ts';
 import { fmt, markdownTable, writeReport, writeTextAtomically } from '../../eval/report.ts';
 import type { CorpusMetric, ReferenceStreams } from '../../eval/corpus_metric.ts';
+import { bertScore } from '../../eval/bertscore.ts';
+import { readRescaleBaseline } from '../../eval/bertscore_rescale.ts';
+import { BertEncoder } from '../../models/bert.ts';
+import { loadTokenizer } from '../../tokenizer/index.ts';
 import { comparisonHtml, comparisonRows, compareRuns, corpusMetricFromConfig, type CorpusMetricConfig } from '../../eval/compare.ts';
 
-const TEXT_METRICS = ['bleu', 'chrf', 'chrf++', 'ter', 'rouge', 'meteor', 'exact_match', 'f1', 'accuracy'] as const;
+const TEXT_METRICS = ['bleu', 'chrf', 'chrf++', 'ter', 'rouge', 'meteor', 'exact_match', 'f1', 'accuracy', 'bertscore'] as const;
 type TextMetric = (typeof TEXT_METRICS)[number];
 
 function intArg(name: string, min: number) {
@@ -112,6 +116,12 @@ interface TextOpts {
   seed: number;
   sentenceScores?: boolean;
   confusionSvg?: string;
+  model?: string;
+  tokenizer?: string;
+  layer?: number;
+  idf?: boolean;
+  baseline?: string;
+  batchSize: number;
 }
 
 /** Loads predictions and references, checks lengths, returns reference streams (null where a segment has fewer). */
@@ -253,6 +263,30 @@ function runAccuracy(o: TextOpts): Result {
   return { json, markdown: md, perSample: { per_sample: { accuracy: correct } } };
 }
 
+function runBertScore(o: TextOpts): Result {
+  if (!o.model) throw new EvalInputError('--model', null, 'BERTScore needs --model DIR (a BERT / RoBERTa folder: config.json, model.safetensors, tokenizer.json)');
+  const { hyps, refSegments } = loadText(o);
+  const model = BertEncoder.load(o.model);
+  try {
+    const tok = loadTokenizer(o.tokenizer ?? o.model, { requireConfig: false });
+    const layer = o.layer ?? model.config.numLayers;
+    if (layer > model.config.numLayers) throw new EvalInputError('--layer', null, `the model has ${model.config.numLayers} layers`);
+    const baseline = o.baseline ? readRescaleBaseline(o.baseline, layer) : null;
+    const r = bertScore(model, tok, hyps, refSegments, { layer, idf: o.idf, baseline, batchSize: o.batchSize });
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const json: Record<string, unknown> = { metric: 'bertscore', precision: mean(r.P), recall: mean(r.R), f1: mean(r.F), model: o.model, model_type: model.config.modelType, layer, idf: r.idf, rescaled: r.rescaled, baseline_file: o.baseline ?? null, segments: hyps.length };
+    if (o.sentenceScores) json.sentence_scores = r.P.map((p, i) => ({ precision: p, recall: r.R[i], f1: r.F[i] }));
+    const label = `BERTScore (${model.config.modelType}, layer ${layer}${r.idf ? ', idf' : ''}${r.rescaled ? ', rescaled' : ''})`;
+    return {
+      json,
+      markdown: markdownTable(['metric', 'precision', 'recall', 'f1'], [[label, mean(r.P), mean(r.R), mean(r.F)]]),
+      perSample: { per_sample: { precision: r.P, recall: r.R, f1: r.F } },
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
 function runText(o: TextOpts): Result {
   switch (o.metric) {
     case 'bleu':
@@ -269,6 +303,8 @@ function runText(o: TextOpts): Result {
       return runSquad(o);
     case 'accuracy':
       return runAccuracy(o);
+    case 'bertscore':
+      return runBertScore(o);
   }
 }
 
@@ -472,7 +508,7 @@ export function registerEval(program: Command): void {
       addTextInputOptions(
         ev
           .command('text')
-          .description('score predictions against references: bleu, chrf, chrf++, ter (= sacreBLEU 2.6.0), rouge (= rouge-score), meteor (= NLTK), exact_match / f1 (SQuAD), accuracy (with P/R/F1 and confusion matrix)')
+          .description('score predictions against references: bleu, chrf, chrf++, ter (= sacreBLEU 2.6.0), rouge (= rouge-score), meteor (= NLTK), exact_match / f1 (SQuAD), accuracy (with P/R/F1 and confusion matrix), bertscore (= bert_score, with a local BERT / RoBERTa encoder)')
           .addOption(new Option('--metric <name>', 'metric').choices([...TEXT_METRICS]).makeOptionMandatory()),
       ),
     )
@@ -484,7 +520,13 @@ export function registerEval(program: Command): void {
       .option('--confidence', 'BLEU/chrF/TER: bootstrap mean ± 95% CI (sacreBLEU --confidence); ROUGE: bootstrap 95% interval')
       .option('--n-bootstrap <n>', 'bootstrap resamples', intArg('--n-bootstrap', 1), 1000)
       .option('--sentence-scores', 'include per-segment scores in the JSON')
-      .option('--confusion-svg <file>', 'accuracy: also write the confusion matrix as SVG'),
+      .option('--confusion-svg <file>', 'accuracy: also write the confusion matrix as SVG')
+      .option('--model <dir>', 'bertscore: BERT-family encoder folder (config.json, model.safetensors, tokenizer.json)')
+      .option('--tokenizer <dir>', 'bertscore: tokenizer folder (default: the model folder)')
+      .option('--layer <n>', 'bertscore: hidden-state layer (0 = embeddings; default: the last)', intArg('--layer', 0))
+      .option('--idf', 'bertscore: idf weighting from the references')
+      .option('--baseline <file>', "bertscore: rescale with a bert_score baseline file (LAYER,P,R,F rows; the --layer row is used)")
+      .option('--batch-size <n>', 'bertscore: sentences per forward pass', intArg('--batch-size', 1), 16),
   ).action(action<TextOpts>('text', runText));
 
   addOutputOptions(
