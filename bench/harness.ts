@@ -57,7 +57,8 @@ async function benchHarness(ctx: BenchContext): Promise<void> {
     writeFileSync(reqFile, JSON.stringify(requests.map((r) => ({ context: r.contextIds, continuations: r.continuationIds }))));
     const threads = nativeAddon.info().threads;
     const timing = { warmup: 0, repeat: 1, minMs: 0, maxRepeat: 1 };
-    const peer = runPythonPeer('torch_harness.py', ['--threads', String(threads), '--dir', dir, '--requests', reqFile]) as PeerResult | null;
+    // Passive OpenMP waits, as the other torch peers: spinning threads would inflate its times on a shared machine.
+    const peer = runPythonPeer('torch_harness.py', ['--threads', String(threads), '--dir', dir, '--requests', reqFile], { OMP_WAIT_POLICY: 'PASSIVE' }) as PeerResult | null;
     withBackend(nativeBackend!, () => {
       const model = loadModel(dir, { trainable: false });
       try {
