@@ -252,10 +252,12 @@ export async function runSandboxed(source: string, opts: RunOptions): Promise<Sa
         killGroup();
       }, limits.timeoutS * 1000);
       let settled = false;
+      let exitTimer: NodeJS.Timeout | undefined;
       const finish = (r: Omit<SandboxResult, 'stdout' | 'stderr' | 'droppedBytes' | 'wallMs'>) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        clearTimeout(exitTimer);
         killGroup(); // leftovers of a sample without a PID namespace
         resolve({ ...r, stdout: Buffer.concat(out.stdout).toString('utf8'), stderr: Buffer.concat(out.stderr).toString('utf8'), droppedBytes: out.dropped, wallMs: Date.now() - started });
       };
@@ -263,7 +265,7 @@ export async function runSandboxed(source: string, opts: RunOptions): Promise<Sa
         out.stderr.push(Buffer.from(`cannot start the sandbox: ${e.message}`));
         finish({ status: 'error', exitCode: null, signal: null });
       });
-      child.on('close', (code, sig) => {
+      const decide = (code: number | null, sig: NodeJS.Signals | null) => {
         const signal = signalOf(code, sig);
         let status: SampleStatus;
         if (timedOut) status = 'timeout';
@@ -272,6 +274,16 @@ export async function runSandboxed(source: string, opts: RunOptions): Promise<Sa
         else if (signal) status = 'killed';
         else status = 'failed';
         finish({ status, exitCode: code, signal });
+      };
+      child.on('close', decide);
+      // 'close' waits for the output pipes; a process that escaped the group (possible only without a PID
+      // namespace) could hold them open forever. Shortly after the sample's own process exits, stop waiting.
+      child.on('exit', (code, sig) => {
+        exitTimer = setTimeout(() => {
+          child.stdout.destroy();
+          child.stderr.destroy();
+          decide(code, sig);
+        }, 1000);
       });
     });
   } finally {

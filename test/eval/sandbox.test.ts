@@ -117,6 +117,14 @@ describe('sandbox', () => {
     }
   });
 
+  it('a daemon left behind holding the output pipes does not hold up the evaluation', async () => {
+    const src = 'import os, sys, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(30)\n    sys.exit(0)\nprint("parent done")\n';
+    const r = await runSandboxed(src, { language: 'python', interpreter: resolveInterpreter('python'), limits: { ...limits, timeoutS: 20 } });
+    assert.equal(r.status, 'passed', r.stderr);
+    assert.equal(r.stdout.trim(), 'parent done');
+    assert.ok(r.wallMs < 10_000, `took ${r.wallMs} ms`);
+  });
+
   it('an interpreter that cannot start is a clear error, not a column of failures', async () => {
     await assert.rejects(checkInterpreter('python', '/nonexistent/python3', limits), /does not run in the sandbox/);
   });
