@@ -260,8 +260,11 @@ export function compareRuns(path1: string, path2: string, o: CompareOptions = {}
         } else if (x.stats.length > 0) {
           c.n = x.stats.length;
           c.test = x.kind;
-          c.pBootstrap = pairedBootstrapFromStatistics(x.scorer, x.stats, y.stats, { nSamples: nBootstrap, seed }).pValue;
-          c.pRandomization = pairedApproximateRandomizationFromStatistics(x.scorer, x.stats, y.stats, { nSamples: nRandomization, seed }).pValue;
+          // Corpus metrics: sacreBLEU's tests exactly. Means of per-sample values: resamples equal to the observed
+          // difference count too (discrete scores tie often; see PairedTestOptions.ties).
+          const ties = x.kind === 'corpus' ? 'exclude' : 'include';
+          c.pBootstrap = pairedBootstrapFromStatistics(x.scorer, x.stats, y.stats, { nSamples: nBootstrap, seed, ties }).pValue;
+          c.pRandomization = pairedApproximateRandomizationFromStatistics(x.scorer, x.stats, y.stats, { nSamples: nRandomization, seed, ties }).pValue;
         }
       }
       comparisons.push(c);

@@ -84,6 +84,24 @@ export type StatisticsScorer = Pick<CorpusMetric, 'scoreFromStatistics'>;
 /** Scores the mean of per-sample values through the statistics-based tests: statistics [value, 1]. */
 export const MEAN_SCORER: StatisticsScorer = { scoreFromStatistics: (s) => (s[1] > 0 ? s[0] / s[1] : 0) };
 
+export interface PairedTestOptions {
+  nSamples?: number;
+  seed?: number;
+  /**
+   * 'exclude' (sacreBLEU, after MultEval): a resampled difference counts against H0 only when strictly larger than
+   * the observed one. 'include': also when equal (within 1e-12 relative), the usual permutation-test convention;
+   * with discrete per-sample values (0/1 accuracy, win/tie/loss) many resamples tie with the observed difference,
+   * and leaving them out would make p far too small.
+   */
+  ties?: 'exclude' | 'include';
+}
+
+function exceedsTest(delta: number, ties: 'exclude' | 'include' = 'exclude'): (x: number) => boolean {
+  if (ties === 'exclude') return (x) => x > delta;
+  const slack = 1e-12 * Math.max(1, Math.abs(delta));
+  return (x) => x >= delta - slack;
+}
+
 /** Per-sample values as statistics rows for MEAN_SCORER. */
 export function meanStatistics(values: readonly number[]): number[][] {
   return values.map((v) => [v, 1]);
@@ -106,7 +124,7 @@ export function pairedBootstrapFromStatistics(
   metric: StatisticsScorer,
   blStats: readonly (readonly number[])[],
   sysStats: readonly (readonly number[])[],
-  opts: { nSamples?: number; seed?: number } = {},
+  opts: PairedTestOptions = {},
 ): PairedResult {
   const nSamples = opts.nSamples ?? 1000;
   const seed = opts.seed ?? SACREBLEU_DEFAULT_SEED;
@@ -128,7 +146,8 @@ export function pairedBootstrapFromStatistics(
   }
   meanDiff /= nSamples;
   let c = 0;
-  for (let i = 0; i < nSamples; i++) if (diffs[i] - meanDiff > delta) c++;
+  const exceeds = exceedsTest(delta, opts.ties);
+  for (let i = 0; i < nSamples; i++) if (exceeds(diffs[i] - meanDiff)) c++;
   return {
     test: 'bs',
     nSamples,
@@ -157,7 +176,7 @@ export function pairedApproximateRandomizationFromStatistics(
   metric: StatisticsScorer,
   blStats: readonly (readonly number[])[],
   sysStats: readonly (readonly number[])[],
-  opts: { nSamples?: number; seed?: number } = {},
+  opts: PairedTestOptions = {},
 ): PairedResult {
   const nSamples = opts.nSamples ?? 10000;
   const seed = opts.seed ?? SACREBLEU_DEFAULT_SEED;
@@ -168,6 +187,7 @@ export function pairedApproximateRandomizationFromStatistics(
   const blScore = metric.scoreFromStatistics(sumStatistics(blStats));
   const sysScore = metric.scoreFromStatistics(sumStatistics(sysStats));
   const delta = Math.abs(blScore - sysScore);
+  const exceeds = exceedsTest(delta, opts.ties);
   const rng = new NumpyGenerator(seed);
   const sel = rng.booleans(nSamples * N); // row-major (nSamples, N): true keeps the baseline's segment in A
   let c = 0;
@@ -182,7 +202,7 @@ export function pairedApproximateRandomizationFromStatistics(
         b[k] += y[k];
       }
     }
-    if (Math.abs(metric.scoreFromStatistics(a) - metric.scoreFromStatistics(b)) > delta) c++;
+    if (exceeds(Math.abs(metric.scoreFromStatistics(a) - metric.scoreFromStatistics(b)))) c++;
   }
   return { test: 'ar', nSamples, seed, baseline: { score: blScore }, system: { score: sysScore }, delta, pValue: (c + 1) / (nSamples + 1) };
 }

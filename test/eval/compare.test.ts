@@ -87,16 +87,26 @@ describe('alignkit eval compare', () => {
     const c = r.comparisons.find((m) => m.metric === 'scores.rouge1.fmeasure')!;
     const d = x.map((v, i) => y[i] - v);
     const observed = Math.abs(d.reduce((s, v) => s + v));
-    // Exact: over all 2^10 swaps, the share whose |sum of signed differences| exceeds the observed one.
+    // Exact: over all 2^10 swaps, the share whose |sum of signed differences| reaches the observed one (ties
+    // count: these values are multiples of 0.1, so many swaps tie with the observed sum).
     let exceed = 0;
     for (let mask = 0; mask < 1 << d.length; mask++) {
       const s = d.reduce((acc, v, i) => acc + (mask & (1 << i) ? -v : v), 0);
-      if (Math.abs(s) > observed + 1e-12) exceed++;
+      if (Math.abs(s) > observed - 1e-9) exceed++;
     }
     const exact = exceed / (1 << d.length);
     assert.ok(Math.abs(c.pRandomization! - exact) < 0.01, `AR p ${c.pRandomization} vs exact ${exact}`);
     assert.ok(Math.abs(c.delta - 0.15) < 1e-12); // means 0.40 and 0.55
     assert.ok(c.pBootstrap! > 0 && c.pBootstrap! < 0.1);
+  });
+
+  it('discrete per-sample scores: ties with the observed difference count, unlike sacreBLEU\'s corpus tests', () => {
+    // Win/loss per comparison; the runs differ on two of six items only, both the same way: of the 4 relevant
+    // swaps, 2 give a difference as large as the observed one, so the exact permutation p is 0.5.
+    writeFileSync(join(dir, 'w1.json'), JSON.stringify({ win_rate: 0.75, per_sample: { win_rate: [1, 0, 1, 0.5, 1, 1] } }));
+    writeFileSync(join(dir, 'w2.json'), JSON.stringify({ win_rate: 5 / 12, per_sample: { win_rate: [0, 0, 1, 0.5, 0, 1] } }));
+    const c = compareRuns(join(dir, 'w1.json'), join(dir, 'w2.json'), { nRandomization: 10000 }).comparisons.find((m) => m.metric === 'win_rate')!;
+    assert.ok(Math.abs(c.pRandomization! - 0.5) < 0.02, `AR p ${c.pRandomization}`);
   });
 
   it('bench reports: per-document results are paired; different sample counts are not', () => {
