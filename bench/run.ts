@@ -9,6 +9,7 @@ import './kernels.ts';
 import './models.ts';
 import './data_prep.ts';
 import './eval.ts';
+import './harness.ts';
 import './dpo.ts';
 import './sft.ts';
 import './ppo.ts';

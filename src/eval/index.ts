@@ -22,3 +22,5 @@ export * from './numpy_random.ts';
 export * from './io.ts';
 export * from './report.ts';
 export * from './bertscore_rescale.ts';
+export * from './sandbox.ts';
+export * from './passatk.ts';

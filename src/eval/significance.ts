@@ -45,7 +45,7 @@ export function bootstrapIndices(numSegments: number, nSamples: number, seed = S
   return rows;
 }
 
-function resampledScores(metric: CorpusMetric, stats: readonly (readonly number[])[], rows: readonly Int32Array[]): Float64Array {
+function resampledScores(metric: StatisticsScorer, stats: readonly (readonly number[])[], rows: readonly Int32Array[]): Float64Array {
   const out = new Float64Array(rows.length);
   rows.forEach((idx, i) => (out[i] = metric.scoreFromStatistics(sumStatistics(stats, idx))));
   return out;
@@ -78,6 +78,35 @@ export interface PairedResult {
   pValue: number;
 }
 
+/** Anything that turns summed per-segment statistics into a score (a CorpusMetric, or a mean of per-sample scores). */
+export type StatisticsScorer = Pick<CorpusMetric, 'scoreFromStatistics'>;
+
+/** Scores the mean of per-sample values through the statistics-based tests: statistics [value, 1]. */
+export const MEAN_SCORER: StatisticsScorer = { scoreFromStatistics: (s) => (s[1] > 0 ? s[0] / s[1] : 0) };
+
+export interface PairedTestOptions {
+  nSamples?: number;
+  seed?: number;
+  /**
+   * 'exclude' (sacreBLEU, after MultEval): a resampled difference counts against H0 only when strictly larger than
+   * the observed one. 'include': also when equal (within 1e-12 relative), the usual permutation-test convention;
+   * with discrete per-sample values (0/1 accuracy, win/tie/loss) many resamples tie with the observed difference,
+   * and leaving them out would make p far too small.
+   */
+  ties?: 'exclude' | 'include';
+}
+
+function exceedsTest(delta: number, ties: 'exclude' | 'include' = 'exclude'): (x: number) => boolean {
+  if (ties === 'exclude') return (x) => x > delta;
+  const slack = 1e-12 * Math.max(1, Math.abs(delta));
+  return (x) => x >= delta - slack;
+}
+
+/** Per-sample values as statistics rows for MEAN_SCORER. */
+export function meanStatistics(values: readonly number[]): number[][] {
+  return values.map((v) => [v, 1]);
+}
+
 /** `sacrebleu --paired-bs`: paired bootstrap resampling (default 1000 resamples). */
 export function pairedBootstrap(
   metric: CorpusMetric,
@@ -86,11 +115,20 @@ export function pairedBootstrap(
   references: ReferenceStreams,
   opts: { nSamples?: number; seed?: number } = {},
 ): PairedResult {
+  if (baseline.length !== system.length) throw new RangeError(`baseline has ${baseline.length} segments, system ${system.length}`);
+  return pairedBootstrapFromStatistics(metric, metric.segmentStatistics(baseline, references), metric.segmentStatistics(system, references), opts);
+}
+
+/** Paired bootstrap on precomputed per-segment statistics (what pairedBootstrap does after computing them). */
+export function pairedBootstrapFromStatistics(
+  metric: StatisticsScorer,
+  blStats: readonly (readonly number[])[],
+  sysStats: readonly (readonly number[])[],
+  opts: PairedTestOptions = {},
+): PairedResult {
   const nSamples = opts.nSamples ?? 1000;
   const seed = opts.seed ?? SACREBLEU_DEFAULT_SEED;
-  if (baseline.length !== system.length) throw new RangeError(`baseline has ${baseline.length} segments, system ${system.length}`);
-  const blStats = metric.segmentStatistics(baseline, references);
-  const sysStats = metric.segmentStatistics(system, references);
+  if (blStats.length !== sysStats.length) throw new RangeError(`baseline has ${blStats.length} segments, system ${sysStats.length}`);
   if (blStats.length === 0) throw new RangeError('paired bootstrap needs at least one segment');
   const blScore = metric.scoreFromStatistics(sumStatistics(blStats));
   const sysScore = metric.scoreFromStatistics(sumStatistics(sysStats));
@@ -108,7 +146,8 @@ export function pairedBootstrap(
   }
   meanDiff /= nSamples;
   let c = 0;
-  for (let i = 0; i < nSamples; i++) if (diffs[i] - meanDiff > delta) c++;
+  const exceeds = exceedsTest(delta, opts.ties);
+  for (let i = 0; i < nSamples; i++) if (exceeds(diffs[i] - meanDiff)) c++;
   return {
     test: 'bs',
     nSamples,
@@ -128,17 +167,27 @@ export function pairedApproximateRandomization(
   references: ReferenceStreams,
   opts: { nSamples?: number; seed?: number } = {},
 ): PairedResult {
+  if (baseline.length !== system.length) throw new RangeError(`baseline has ${baseline.length} segments, system ${system.length}`);
+  return pairedApproximateRandomizationFromStatistics(metric, metric.segmentStatistics(baseline, references), metric.segmentStatistics(system, references), opts);
+}
+
+/** Approximate randomisation on precomputed per-segment statistics. */
+export function pairedApproximateRandomizationFromStatistics(
+  metric: StatisticsScorer,
+  blStats: readonly (readonly number[])[],
+  sysStats: readonly (readonly number[])[],
+  opts: PairedTestOptions = {},
+): PairedResult {
   const nSamples = opts.nSamples ?? 10000;
   const seed = opts.seed ?? SACREBLEU_DEFAULT_SEED;
-  if (baseline.length !== system.length) throw new RangeError(`baseline has ${baseline.length} segments, system ${system.length}`);
-  const blStats = metric.segmentStatistics(baseline, references);
-  const sysStats = metric.segmentStatistics(system, references);
+  if (blStats.length !== sysStats.length) throw new RangeError(`baseline has ${blStats.length} segments, system ${sysStats.length}`);
   const N = blStats.length;
   if (N === 0) throw new RangeError('approximate randomisation needs at least one segment');
   const width = blStats[0].length;
   const blScore = metric.scoreFromStatistics(sumStatistics(blStats));
   const sysScore = metric.scoreFromStatistics(sumStatistics(sysStats));
   const delta = Math.abs(blScore - sysScore);
+  const exceeds = exceedsTest(delta, opts.ties);
   const rng = new NumpyGenerator(seed);
   const sel = rng.booleans(nSamples * N); // row-major (nSamples, N): true keeps the baseline's segment in A
   let c = 0;
@@ -153,7 +202,7 @@ export function pairedApproximateRandomization(
         b[k] += y[k];
       }
     }
-    if (Math.abs(metric.scoreFromStatistics(a) - metric.scoreFromStatistics(b)) > delta) c++;
+    if (exceeds(Math.abs(metric.scoreFromStatistics(a) - metric.scoreFromStatistics(b)))) c++;
   }
   return { test: 'ar', nSamples, seed, baseline: { score: blScore }, system: { score: sysScore }, delta, pValue: (c + 1) / (nSamples + 1) };
 }

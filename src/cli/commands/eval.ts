@@ -3,9 +3,9 @@
 // or one JSON object with --json; --output FILE also writes FILE.json + FILE.md atomically. Input problems are
 // reported as one line, `alignkit eval <command>: <file>:<line>: <problem>`, with exit code 1.
 import { registerEvalBench } from './eval_bench.ts';
+import { registerEvalPassAtK } from './eval_passatk.ts';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Bleu, BLEU_SMOOTH_METHODS, formatBleu, type BleuSmoothMethod } from '../../eval/bleu.ts';
-import { Chrf } from '../../eval/chrf.ts';
 import { Ter } from '../../eval/ter.ts';
 import { BLEU_TOKENIZERS, type BleuTokenizerName } from '../../eval/tokenizers.ts';
 import { RougeScorer, bootstrapAggregate, type RougeScores } from '../../eval/rouge.ts';
@@ -19,8 +19,13 @@ import { fairnessReport, type FairnessRow } from '../../eval/fairness.ts';
 import { checkNonEmpty, checkSameLength, EvalInputError, readJsonl, readRatings, readSegments, stringField, type Rating, type Segments } from '../../eval/io.ts';
 import { fmt, markdownTable, writeReport, writeTextAtomically } from '../../eval/report.ts';
 import type { CorpusMetric, ReferenceStreams } from '../../eval/corpus_metric.ts';
+import { bertScore } from '../../eval/bertscore.ts';
+import { readRescaleBaseline } from '../../eval/bertscore_rescale.ts';
+import { BertEncoder } from '../../models/bert.ts';
+import { loadTokenizer } from '../../tokenizer/index.ts';
+import { comparisonHtml, comparisonRows, compareRuns, corpusMetricFromConfig, type CorpusMetricConfig } from '../../eval/compare.ts';
 
-const TEXT_METRICS = ['bleu', 'chrf', 'chrf++', 'ter', 'rouge', 'meteor', 'exact_match', 'f1', 'accuracy'] as const;
+const TEXT_METRICS = ['bleu', 'chrf', 'chrf++', 'ter', 'rouge', 'meteor', 'exact_match', 'f1', 'accuracy', 'bertscore'] as const;
 type TextMetric = (typeof TEXT_METRICS)[number];
 
 function intArg(name: string, min: number) {
@@ -49,6 +54,11 @@ interface Result {
   markdown: string;
   /** Remarks for the user (stderr), e.g. a missing WordNet database. */
   notes?: string[];
+  /**
+   * Per-sample data for `alignkit eval compare` (per_sample, segment_statistics, metric_config), in the --json
+   * output and the --output report alike.
+   */
+  perSample?: Record<string, unknown>;
 }
 
 /** Runs an action, printing problems as one line `alignkit eval <name>: <message>` with exit code 1. */
@@ -57,8 +67,9 @@ function action<T>(name: string, fn: (opts: T) => Result) {
     try {
       const r = fn(opts);
       for (const n of r.notes ?? []) process.stderr.write(`alignkit eval ${name}: note: ${n}\n`);
-      if (opts.output) writeReport(opts.output, r.json, r.markdown);
-      if (opts.json) process.stdout.write(JSON.stringify(r.json) + '\n');
+      const withSamples = { ...r.json, ...(r.perSample ?? {}) };
+      if (opts.output) writeReport(opts.output, withSamples, r.markdown);
+      if (opts.json) process.stdout.write(JSON.stringify(withSamples) + '\n');
       else process.stdout.write(r.markdown);
     } catch (e) {
       const err = e as Error;
@@ -105,6 +116,12 @@ interface TextOpts {
   seed: number;
   sentenceScores?: boolean;
   confusionSvg?: string;
+  model?: string;
+  tokenizer?: string;
+  layer?: number;
+  idf?: boolean;
+  baseline?: string;
+  batchSize: number;
 }
 
 /** Loads predictions and references, checks lengths, returns reference streams (null where a segment has fewer). */
@@ -127,18 +144,15 @@ function loadText(o: TextOpts): { hyps: string[]; refSegments: string[][]; strea
   return { hyps, refSegments, streams, numRefs };
 }
 
+/** The options that define the corpus metric (stored in reports so `eval compare` can rebuild it). */
+function corpusMetricConfig(o: TextOpts): CorpusMetricConfig {
+  if (o.metric !== 'bleu' && o.metric !== 'chrf' && o.metric !== 'chrf++' && o.metric !== 'ter') throw new EvalInputError('--metric', null, `'${o.metric}' is not a corpus metric`);
+  const { tokenize, lowercase, smoothMethod, smoothValue, maxNgramOrder, effectiveOrder, charOrder, wordOrder, beta, whitespace, epsSmoothing, normalized, punct, asianSupport, caseSensitive } = o;
+  return { metric: o.metric, tokenize, lowercase, smoothMethod, smoothValue, maxNgramOrder, effectiveOrder, charOrder, wordOrder, beta, whitespace, epsSmoothing, normalized, punct, asianSupport, caseSensitive };
+}
+
 function corpusMetricFor(o: TextOpts): CorpusMetric {
-  switch (o.metric) {
-    case 'bleu':
-      return new Bleu({ tokenize: o.tokenize, lowercase: o.lowercase, smoothMethod: o.smoothMethod ?? 'exp', smoothValue: o.smoothValue ?? null, maxNgramOrder: o.maxNgramOrder, effectiveOrder: o.effectiveOrder });
-    case 'chrf':
-    case 'chrf++':
-      return new Chrf({ charOrder: o.charOrder, wordOrder: o.wordOrder ?? (o.metric === 'chrf++' ? 2 : 0), beta: o.beta, lowercase: o.lowercase, whitespace: o.whitespace, epsSmoothing: o.epsSmoothing });
-    case 'ter':
-      return new Ter({ normalized: o.normalized, noPunct: o.punct === false, asianSupport: o.asianSupport, caseSensitive: o.caseSensitive });
-    default:
-      throw new EvalInputError('--metric', null, `'${o.metric}' is not a corpus metric`);
-  }
+  return corpusMetricFromConfig(corpusMetricConfig(o));
 }
 
 function runSacreMetric(o: TextOpts): Result {
@@ -166,7 +180,7 @@ function runSacreMetric(o: TextOpts): Result {
   }
   if (o.sentenceScores) json.sentence_scores = stats.map((s) => metric.scoreFromStatistics(s));
   const md = `${markdownTable(['metric', 'score', 'signature'], rows)}\n${line}\n`;
-  return { json, markdown: md };
+  return { json, markdown: md, perSample: { segment_statistics: stats, metric_config: corpusMetricConfig(o) } };
 }
 
 function runRouge(o: TextOpts): Result {
@@ -189,7 +203,9 @@ function runRouge(o: TextOpts): Result {
     rows = rows.map((r, i) => [...r, `${fmt(agg[types[i]].low.fmeasure)}–${fmt(agg[types[i]].high.fmeasure)}`]);
   }
   if (o.sentenceScores) json.sentence_scores = per;
-  return { json, markdown: markdownTable(header, rows) };
+  const perSample: Record<string, number[]> = {};
+  for (const t of types) for (const k of ['precision', 'recall', 'fmeasure'] as const) perSample[`scores.${t}.${k}`] = per.map((s) => s[t][k]);
+  return { json, markdown: markdownTable(header, rows), perSample: { per_sample: perSample } };
 }
 
 function runMeteor(o: TextOpts): Result {
@@ -208,7 +224,7 @@ function runMeteor(o: TextOpts): Result {
   const stage = wordnet ? 'wordnet' : 'unavailable';
   const json: Record<string, unknown> = { metric: 'meteor', score: mean, synonym_stage: stage, wordnet: wordnet ? { dir: wordnet.dir, version: wordnet.version } : null, segments: hyps.length, alpha: 0.9, beta: 3, gamma: 0.5 };
   if (o.sentenceScores) json.sentence_scores = scores;
-  return { json, markdown: markdownTable(['metric', 'score', 'synonym stage'], [['METEOR', mean, stage]]), notes };
+  return { json, markdown: markdownTable(['metric', 'score', 'synonym stage'], [['METEOR', mean, stage]]), notes, perSample: { per_sample: { score: scores } } };
 }
 
 function runSquad(o: TextOpts): Result {
@@ -216,7 +232,8 @@ function runSquad(o: TextOpts): Result {
   const s = squadScores(hyps, refSegments, o.squadVersion);
   const json: Record<string, unknown> = { metric: o.metric, exact_match: s.exactMatch, f1: s.f1, squad_version: o.squadVersion, segments: hyps.length };
   if (o.sentenceScores) json.sentence_scores = s.perExample;
-  return { json, markdown: markdownTable(['metric', 'value'], [['exact_match', s.exactMatch], ['f1', s.f1]]) };
+  const perSample = { exact_match: s.perExample.map((e) => 100 * e.exactMatch), f1: s.perExample.map((e) => 100 * e.f1) };
+  return { json, markdown: markdownTable(['metric', 'value'], [['exact_match', s.exactMatch], ['f1', s.f1]]), perSample: { per_sample: perSample } };
 }
 
 function runAccuracy(o: TextOpts): Result {
@@ -235,6 +252,7 @@ function runAccuracy(o: TextOpts): Result {
     confusion_matrix: r.confusion,
   };
   if (o.confusionSvg) writeTextAtomically(o.confusionSvg, confusionMatrixSvg(r.labels, r.confusion));
+  const correct = hyps.map((h, i) => (h.trim() === refSegments[i][0].trim() ? 1 : 0));
   const md = [
     markdownTable(['metric', 'precision', 'recall', 'f1'], [['micro', r.micro.precision, r.micro.recall, r.micro.f1], ['macro', r.macro.precision, r.macro.recall, r.macro.f1], ['weighted', r.weighted.precision, r.weighted.recall, r.weighted.f1]]),
     `\naccuracy = ${fmt(r.accuracy)} (n = ${r.n})\n\n`,
@@ -242,7 +260,31 @@ function runAccuracy(o: TextOpts): Result {
     '\nConfusion matrix (rows: true, columns: predicted)\n\n',
     markdownTable(['true \\ predicted', ...r.labels.map(String)], r.confusion.map((row, i) => [String(r.labels[i]), ...row])),
   ].join('');
-  return { json, markdown: md };
+  return { json, markdown: md, perSample: { per_sample: { accuracy: correct } } };
+}
+
+function runBertScore(o: TextOpts): Result {
+  if (!o.model) throw new EvalInputError('--model', null, 'BERTScore needs --model DIR (a BERT / RoBERTa folder: config.json, model.safetensors, tokenizer.json)');
+  const { hyps, refSegments } = loadText(o);
+  const model = BertEncoder.load(o.model);
+  try {
+    const tok = loadTokenizer(o.tokenizer ?? o.model, { requireConfig: false });
+    const layer = o.layer ?? model.config.numLayers;
+    if (layer > model.config.numLayers) throw new EvalInputError('--layer', null, `the model has ${model.config.numLayers} layers`);
+    const baseline = o.baseline ? readRescaleBaseline(o.baseline, layer) : null;
+    const r = bertScore(model, tok, hyps, refSegments, { layer, idf: o.idf, baseline, batchSize: o.batchSize });
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const json: Record<string, unknown> = { metric: 'bertscore', precision: mean(r.P), recall: mean(r.R), f1: mean(r.F), model: o.model, model_type: model.config.modelType, layer, idf: r.idf, rescaled: r.rescaled, baseline_file: o.baseline ?? null, segments: hyps.length };
+    if (o.sentenceScores) json.sentence_scores = r.P.map((p, i) => ({ precision: p, recall: r.R[i], f1: r.F[i] }));
+    const label = `BERTScore (${model.config.modelType}, layer ${layer}${r.idf ? ', idf' : ''}${r.rescaled ? ', rescaled' : ''})`;
+    return {
+      json,
+      markdown: markdownTable(['metric', 'precision', 'recall', 'f1'], [[label, mean(r.P), mean(r.R), mean(r.F)]]),
+      perSample: { per_sample: { precision: r.P, recall: r.R, f1: r.F } },
+    };
+  } finally {
+    model.dispose();
+  }
 }
 
 function runText(o: TextOpts): Result {
@@ -261,6 +303,8 @@ function runText(o: TextOpts): Result {
       return runSquad(o);
     case 'accuracy':
       return runAccuracy(o);
+    case 'bertscore':
+      return runBertScore(o);
   }
 }
 
@@ -317,7 +361,10 @@ function runWinrate(o: WinrateOpts): Result {
   if (outcomes.length === 0) throw new EvalInputError(o.file, null, 'no rows');
   const r = winRate(outcomes, { ties: o.ties, confidence: o.confidenceLevel });
   const json = { win_rate: r.winRate, wins: r.wins, losses: r.losses, ties: r.ties, tie_handling: r.tieHandling, ci_low: r.ci.low, ci_high: r.ci.high, confidence: o.confidenceLevel, sign_test_p: r.signTestP };
+  // Per comparison: 1 win, 0 loss, 1/2 tie (--ties half; --ties exclude leaves ties out); the mean is the win rate.
+  const perComparison = outcomes.filter((w) => o.ties === 'half' || w !== 'tie').map((w) => (w === 'a' ? 1 : w === 'b' ? 0 : 0.5));
   return {
+    perSample: { per_sample: { win_rate: perComparison } },
     json,
     markdown: markdownTable(['win rate (A)', `${Math.round(o.confidenceLevel * 100)}% Wilson CI`, 'wins', 'losses', 'ties', 'sign test p'], [[r.winRate, `${fmt(r.ci.low)}–${fmt(r.ci.high)}`, r.wins, r.losses, r.ties, r.signTestP]]),
   };
@@ -382,6 +429,39 @@ function runFairness(o: FairnessOpts): Result {
   return { json: r as unknown as Record<string, unknown>, markdown: md };
 }
 
+// --- compare -------------------------------------------------------------------------------------------------
+
+interface CompareCliOpts {
+  nBootstrap: number;
+  nRandomization: number;
+  seed: number;
+  html?: string;
+  format: 'markdown' | 'html';
+}
+
+function runCompare(run1: string, run2: string, o: CompareCliOpts): Result {
+  const r = compareRuns(run1, run2, { nBootstrap: o.nBootstrap, nRandomization: o.nRandomization, seed: o.seed });
+  const { headers, rows } = comparisonRows(r);
+  const json: Record<string, unknown> = {
+    run1: r.run1,
+    run2: r.run2,
+    n_bootstrap: r.nSamples.bootstrap,
+    n_randomization: r.nSamples.randomization,
+    seed: r.seed,
+    comparisons: r.comparisons.map((c) => ({ file: c.file, metric: c.metric, run1: c.run1, run2: c.run2, delta: c.delta, n: c.n ?? null, test: c.test ?? null, p_paired_bootstrap: c.pBootstrap ?? null, p_approximate_randomization: c.pRandomization ?? null, note: c.note ?? null })),
+    unmatched: r.unmatched,
+  };
+  const html = comparisonHtml(r);
+  if (o.html) writeTextAtomically(o.html, html);
+  const md = [
+    `run 1: ${run1}\nrun 2: ${run2}\n\n`,
+    markdownTable(headers, rows),
+    `\n* p ≤ 0.05. Paired tests on per-sample data present in both runs (${r.nSamples.bootstrap} bootstrap resamples, ${r.nSamples.randomization} randomization trials, seed ${r.seed}).\n`,
+    r.unmatched.length ? `Not compared: ${r.unmatched.join('; ')}\n` : '',
+  ].join('');
+  return { json, markdown: o.format === 'html' ? html : md };
+}
+
 // --- registration ---------------------------------------------------------------------------------------------
 
 function addOutputOptions(c: Command): Command {
@@ -421,13 +501,14 @@ function addSacreOptions(c: Command): Command {
 export function registerEval(program: Command): void {
   const ev = program.command('eval').description('evaluation metrics (sacreBLEU / rouge-score / NLTK-exact), agreement, win rates, significance tests, fairness, benchmark harness (MMLU / ARC / HellaSwag / TruthfulQA / BBQ), perplexity, embeddings');
   registerEvalBench(ev);
+  registerEvalPassAtK(ev);
 
   addOutputOptions(
     addSacreOptions(
       addTextInputOptions(
         ev
           .command('text')
-          .description('score predictions against references: bleu, chrf, chrf++, ter (= sacreBLEU 2.6.0), rouge (= rouge-score), meteor (= NLTK), exact_match / f1 (SQuAD), accuracy (with P/R/F1 and confusion matrix)')
+          .description('score predictions against references: bleu, chrf, chrf++, ter (= sacreBLEU 2.6.0), rouge (= rouge-score), meteor (= NLTK), exact_match / f1 (SQuAD), accuracy (with P/R/F1 and confusion matrix), bertscore (= bert_score, with a local BERT / RoBERTa encoder)')
           .addOption(new Option('--metric <name>', 'metric').choices([...TEXT_METRICS]).makeOptionMandatory()),
       ),
     )
@@ -439,7 +520,13 @@ export function registerEval(program: Command): void {
       .option('--confidence', 'BLEU/chrF/TER: bootstrap mean ± 95% CI (sacreBLEU --confidence); ROUGE: bootstrap 95% interval')
       .option('--n-bootstrap <n>', 'bootstrap resamples', intArg('--n-bootstrap', 1), 1000)
       .option('--sentence-scores', 'include per-segment scores in the JSON')
-      .option('--confusion-svg <file>', 'accuracy: also write the confusion matrix as SVG'),
+      .option('--confusion-svg <file>', 'accuracy: also write the confusion matrix as SVG')
+      .option('--model <dir>', 'bertscore: BERT-family encoder folder (config.json, model.safetensors, tokenizer.json)')
+      .option('--tokenizer <dir>', 'bertscore: tokenizer folder (default: the model folder)')
+      .option('--layer <n>', 'bertscore: hidden-state layer (0 = embeddings; default: the last)', intArg('--layer', 0))
+      .option('--idf', 'bertscore: idf weighting from the references')
+      .option('--baseline <file>', "bertscore: rescale with a bert_score baseline file (LAYER,P,R,F rows; the --layer row is used)")
+      .option('--batch-size <n>', 'bertscore: sentences per forward pass', intArg('--batch-size', 1), 16),
   ).action(action<TextOpts>('text', runText));
 
   addOutputOptions(
@@ -479,6 +566,19 @@ export function registerEval(program: Command): void {
       .option('--paired-ar', 'approximate randomization (10000 trials)')
       .option('--n-samples <n>', 'resamples / trials (default 1000 for bs, 10000 for ar)', intArg('--n-samples', 1)),
   ).action(action<SignificanceOpts>('significance', runSignificance));
+
+  addOutputOptions(
+    ev
+      .command('compare')
+      .description('compare two runs (JSON reports written by alignkit eval ... --output, or directories of them paired by file name): delta of every metric in both, with paired bootstrap and approximate randomization p-values where both carry per-sample data (corpus BLEU/chrF/TER statistics, ROUGE/METEOR/EM/F1/accuracy/win-rate/pass@k samples, bench documents)')
+      .argument('<run1>', 'baseline report (.json) or directory')
+      .argument('<run2>', 'system report (.json) or directory')
+      .option('--n-bootstrap <n>', 'paired bootstrap resamples', intArg('--n-bootstrap', 1), 1000)
+      .option('--n-randomization <n>', 'approximate randomization trials', intArg('--n-randomization', 1), 10000)
+      .option('--seed <n>', 'seed of the resampling stream', intArg('--seed', 0), 12345)
+      .addOption(new Option('--format <f>', 'table printed without --json').choices(['markdown', 'html']).default('markdown'))
+      .option('--html <file>', 'also write the table as an HTML page (atomically)'),
+  ).action((run1: string, run2: string, opts: CompareCliOpts & { json?: boolean; output?: string }) => action<CompareCliOpts>('compare', (o) => runCompare(run1, run2, o))(opts));
 
   addOutputOptions(
     ev
