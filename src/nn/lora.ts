@@ -16,12 +16,11 @@
 // 'transformer.h.0.attn.c_attn'); PEFT's target_modules matching applies to them (see resolveTargetModules).
 
 import {
-  AlignkitError, Generator, ShapeError, addInto, copyTensor, dropout, fmtShape, full, linear, matmul, mul, noGrad, rand, randn, tidy, untracked,
-  type Tensor,
+  AlignkitError, Generator, ShapeError, addInto, copyTensor, dropout, fmtShape, fromOp, full, linear, matmul, mul, noGrad, rand, randn, tidy,
+  uninitialized, untracked, type Tensor,
 } from '../tensor/index.ts';
 import type { FloatArray } from '../backend/index.ts';
 import type { PretrainedLM } from '../models/base.ts';
-import { residualAdd } from './fused.ts';
 
 // ============================================================================================== the hook
 /** Shared by every adapter of one handle. */
@@ -96,22 +95,59 @@ export function withAdaptersDisabled<T>(fn: () => T): T {
 }
 
 export function project(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
-  const base = linear(x, weight, bias);
   const adapter = adaptersDisabled > 0 ? undefined : attached.get(weight);
-  return adapter ? addLowRank(base, x, adapter) : base;
-}
-
-function addLowRank(base: Tensor, x: Tensor, a: LoraAdapter): Tensor {
-  const dropped = a.runtime.training && a.dropout > 0 ? dropout(x, a.dropout, true, a.runtime.generator) : null;
-  const low = linear(dropped ?? x, a.A); // [..., r]
-  const up = linear(low, a.B); // [..., out]
-  // Scaled after B, as PEFT does, so the float32 rounding matches it as closely as possible.
-  const scaled = mul(up, a.scaling);
-  const out = residualAdd(base, scaled);
+  if (!adapter) return linear(x, weight, bias);
+  const dropped = adapter.runtime.training && adapter.dropout > 0 ? dropout(x, adapter.dropout, true, adapter.runtime.generator) : null;
+  const low = linear(dropped ?? x, adapter.A); // [..., r]
+  const out = lowRankProjection(x, weight, bias, low, adapter.B, adapter.scaling);
   // Without an autograd graph nothing refers to the intermediates any more: free them now rather than at the
   // end of the enclosing scope (a forward without grad runs many projections per scope).
-  if (!out.gradNode) for (const t of [dropped, low, up, scaled, base]) t?.dispose();
+  if (!out.gradNode) for (const t of [dropped, low]) t?.dispose();
   return out;
+}
+
+// out = x Wᵀ + b + s · low Bᵀ     x [N, I], W [O, I], b [O], low [N, r] (= dropout(x) Aᵀ), B [O, r]
+// dx = g W;  dW = gᵀ x;  db = Σ_rows g;  dlow = s · g B;  dB = s · gᵀ low          (g = dout [N, O])
+// One output buffer: the base product and the scaled update are accumulated into it by two GEMMs (beta = 1,
+// alpha = s), instead of materialising x Wᵀ, low Bᵀ and s · low Bᵀ as three more [N, O] activations that
+// training keeps alive until backward (≈ 7 MB per adapted projection at 1024 tokens × 576).
+function lowRankProjection(x: Tensor, weight: Tensor, bias: Tensor | null, low: Tensor, B: Tensor, s: number): Tensor {
+  const [O, I] = weight.shape;
+  const r = B.shape[1];
+  if (x.shape[x.rank - 1] !== I || B.shape[0] !== O || low.shape[low.rank - 1] !== r) {
+    throw new ShapeError(`LoRA projection: x ${fmtShape(x.shape)}, W ${fmtShape(weight.shape)}, low ${fmtShape(low.shape)}, B ${fmtShape(B.shape)} do not fit`);
+  }
+  const N = x.size / I;
+  const be = x.backend;
+  const out = uninitialized([...x.shape.slice(0, -1), O], be);
+  const od = out.storage.data as FloatArray;
+  if (bias) {
+    const bd = bias.data as FloatArray;
+    for (let row = 0; row < N; row++) od.set(bd, row * O);
+  }
+  const gemm = (transA: boolean, transB: boolean, m: number, n: number, k: number, alpha: number, a: FloatArray, b: FloatArray, beta: number, c: FloatArray): void =>
+    be.sgemm({ transA, transB, m, n, k, alpha, a, lda: transA ? m : k, strideA: 0, b, ldb: transB ? k : n, strideB: 0, beta, c, ldc: n, strideC: 0, batch: 1 });
+  gemm(false, true, N, O, I, 1, x.data as FloatArray, weight.data as FloatArray, bias ? 1 : 0, od);
+  gemm(false, true, N, O, r, s, low.data as FloatArray, B.data as FloatArray, 1, od);
+  return fromOp(out, 'loraProjection', [x, weight, bias, low, B], (g) => {
+    const gd = g.data as FloatArray;
+    const grad = (want: boolean, shape: readonly number[], fill: (c: FloatArray) => void): Tensor | null => {
+      if (!want) return null;
+      const t = uninitialized(shape, be);
+      fill(t.storage.data as FloatArray);
+      return t;
+    };
+    const dx = grad(x.requiresGrad, x.shape, (c) => gemm(false, false, N, I, O, 1, gd, weight.data as FloatArray, 0, c));
+    const dw = grad(weight.requiresGrad, [O, I], (c) => gemm(true, false, O, I, N, 1, gd, x.data as FloatArray, 0, c));
+    const db = grad(bias?.requiresGrad ?? false, [O], (c) => {
+      const acc = new Float64Array(O);
+      for (let row = 0; row < N; row++) for (let j = 0; j < O; j++) acc[j] += gd[row * O + j];
+      c.set(acc);
+    });
+    const dlow = grad(low.requiresGrad, low.shape, (c) => gemm(false, false, N, r, O, s, gd, B.data as FloatArray, 0, c));
+    const dB = grad(B.requiresGrad, [O, r], (c) => gemm(true, false, O, r, N, s, gd, low.data as FloatArray, 0, c));
+    return [dx, dw, db, dlow, dB];
+  });
 }
 
 // ============================================================================================== configuration

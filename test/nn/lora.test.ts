@@ -85,18 +85,19 @@ describe('project(): the LoRA hook', () => {
       assert.deepEqual(got.toArray(), T.linear(x, W, b).toArray());
     }));
 
-  it('gradients of A, B, x (and W) match finite differences', () => {
+  it('gradients of A, B, x (and W, bias) match finite differences', () => {
     const r = T.gradcheck(
-      (x, W, A, B) => withAdapter(W, { A, B, scaling: 1.5, dropout: 0, runtime: runtime() }, () => project(x, W, null)),
+      (x, W, A, B, b) => withAdapter(W, { A, B, scaling: 1.5, dropout: 0, runtime: runtime() }, () => project(x, W, b)),
       [
         { values: xs, shape: [N, I] },
         { values: ws, shape: [O, I] },
         { values: as, shape: [R, I] },
         { values: bsB, shape: [O, R] },
+        { values: bs, shape: [O] },
       ],
       { atol: 1e-6, rtol: 1e-4 },
     );
-    assert.equal(r.checked, N * I + O * I + R * I + O * R);
+    assert.equal(r.checked, N * I + O * I + R * I + O * R + O);
   });
 
   it('gradients through the dropout path match finite differences (mask held fixed by resetting the generator)', () => {
