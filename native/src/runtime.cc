@@ -130,11 +130,19 @@ class ThreadPool {
     std::lock_guard<std::mutex> run(runMutex_);  // one parallel region at a time
     {
       std::lock_guard<std::mutex> lock(mutex_);  // for workers asleep on cv_
+      const uint64_t last = work_.load(std::memory_order_relaxed);
+      // Close the finished region's word before numTasks_ changes. Without this, a worker that read the old
+      // word (every task claimed) and then the NEW, larger task count would see an unclaimed task in the old
+      // word and its compare-and-swap would still succeed (the word has not changed yet): a phantom task run
+      // with whatever fn_ holds, counted into the new region's finished_ so that it never equals numTasks_
+      // (a hang), and possibly run twice. Workers read numTasks_ with acquire, so one that sees the new count
+      // also sees this store, and its CAS on the old word fails.
+      work_.store((last & ~kTaskMask) | kTaskMask, std::memory_order_relaxed);
       fn_.store(&fn, std::memory_order_relaxed);
-      numTasks_.store(numTasks, std::memory_order_relaxed);
       finished_.store(0, std::memory_order_relaxed);
-      const uint64_t gen = (work_.load(std::memory_order_relaxed) >> kTaskBits) + 1;
-      work_.store(gen << kTaskBits, std::memory_order_release);  // publishes the three stores above
+      numTasks_.store(numTasks, std::memory_order_release);
+      const uint64_t gen = (last >> kTaskBits) + 1;
+      work_.store(gen << kTaskBits, std::memory_order_release);  // publishes the stores above
     }
     if (sleepers_.load(std::memory_order_acquire) > 0) cv_.notify_all();
     tInsidePool = true;
@@ -159,7 +167,7 @@ class ThreadPool {
     int64_t ran = 0, total = 0;
     const std::function<void(int64_t, int)>* fn = nullptr;
     for (;;) {
-      const int64_t n = numTasks_.load(std::memory_order_relaxed);
+      const int64_t n = numTasks_.load(std::memory_order_acquire);  // see Run: pairs with its release store
       const int64_t task = static_cast<int64_t>(w & kTaskMask);
       if (task >= n) break;
       // On success the region of `w` is current and cannot finish before this task does, so fn_ and

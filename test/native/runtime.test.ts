@@ -103,4 +103,32 @@ describe('native runtime', () => {
     nativeAddon.setThreads(info.threads);
     assert.deepEqual(nativeAddon.info(), info);
   });
+  it('back-to-back parallel regions of alternating task counts: every task runs exactly once, nothing hangs', (t) => {
+    if (!nativeAddon) return t.skip('native addon not built');
+    // Exactly-once execution across regions whose task counts alternate. (The bug this guards against —
+    // publishing a region with MORE tasks than the one just finished let a late worker claim a phantom task
+    // on the old region's word: a hang, or a task run twice — needs a worker preempted between two loads, so
+    // it shows up on an oversubscribed machine, not deterministically here; see ThreadPool::Run.) A block
+    // negated twice by one call would end with the wrong sign.
+    const addon = nativeAddon;
+    const threads = Math.max(2, addon.info().threads);
+    const prev = addon.info().threads;
+    addon.setThreads(threads);
+    try {
+      const grain = 65536; // scaleInPlace's parallel grain (kGrain * 4)
+      const small = new Float32Array(2 * grain).fill(1); // 2 tasks
+      const large = new Float32Array(threads * 4 * grain).fill(1); // threads * 4 tasks
+      const rounds = 4000;
+      for (let i = 0; i < rounds; i++) {
+        addon.scaleInPlace(small, small.length, -1);
+        addon.scaleInPlace(large, large.length, -1);
+      }
+      const want = rounds % 2 === 0 ? 1 : -1;
+      for (const [name, buf] of [['small', small], ['large', large]] as const) {
+        for (let i = 0; i < buf.length; i += 4096) assert.equal(buf[i], want, `${name}[${i}]`);
+      }
+    } finally {
+      addon.setThreads(prev);
+    }
+  });
 });
