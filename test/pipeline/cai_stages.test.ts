@@ -96,3 +96,24 @@ stages:
 `);
   assert.throws(() => loadPipeline(file), /stage 'label'.*model.*exactly one of model/s);
 });
+
+test('a constitution with a missing template field fails the pipeline before its first stage runs', async () => {
+  const bad = write('bad_constitution.yaml', 'principles:\n  - name: honest\n    critique_request: "Is {response} honest?"\n');
+  const out = join(dir, 'bad_constitution');
+  const file = write('bad_constitution_pipeline.yaml', `output_dir: ${out}
+stages:
+  - name: base
+    type: init-model
+    config: {hidden: 16, layers: 1, heads: 2, kv_heads: 1}
+  - name: revise
+    type: cai-revise
+    config: {model: "\${stages.base.output}", prompts: ${prompts}, constitution: ${bad}}
+`);
+  await assert.rejects(runPipeline(loadPipeline(file), { console: false, log: () => {} }), (e: Error) => {
+    assert.match(e.message, /stage 'revise' \(cai-revise\)/);
+    assert.match(e.message, /revision_request/);
+    assert.match(e.message, /before any stage ran/);
+    return true;
+  });
+  assert.ok(!existsSync(join(out, 'base')), 'the init-model stage never ran');
+});

@@ -4,11 +4,12 @@
 //               (final revision chosen over the first answer), `trace`.
 //   cai-label   a judge (local model or OpenAI-compatible endpoint) picks the better of two responses under a
 //               principle: `output` = preference JSONL for dpo / reward stages.
-// A critic or judge given as a URL is probed before the pipeline's first stage runs (preflight).
+// Before the pipeline's first stage runs (preflight), a critic or judge given as a URL is probed and a constitution
+// file is validated, so neither fails after hours of training.
 
 import path from 'node:path';
 import { z } from 'zod';
-import { caiLabel, caiRevise, openChatModel } from '../../cai/index.ts';
+import { caiLabel, caiRevise, loadConstitution, openChatModel } from '../../cai/index.ts';
 import { defineStage } from '../stage.ts';
 
 const sampling = {
@@ -22,6 +23,12 @@ const sampling = {
 };
 
 const isUrl = (v: unknown): v is string => typeof v === 'string' && /^https?:\/\//i.test(v);
+
+/** Validates a constitution file given literally (not an earlier stage's output): its errors name file, line and field. */
+function checkConstitution(user: Readonly<Record<string, unknown>>): void {
+  const file = user.constitution;
+  if (typeof file === 'string' && !file.includes('${')) loadConstitution(file);
+}
 
 /** Opens (and so probes) the endpoint named by `field` when it is a URL; closes it again. */
 async function probeIfUrl(user: Readonly<Record<string, unknown>>, field: string): Promise<void> {
@@ -48,7 +55,10 @@ export const CAI_REVISE_STAGE = defineStage({
   description: 'Constitutional AI critique -> revision: SFT data (prompt, final revision) and revision-over-answer pairs',
   schema: CaiReviseConfigSchema,
   outputs: (dir) => ({ output: path.join(dir, 'sft.jsonl'), pairs: path.join(dir, 'pairs.jsonl'), trace: path.join(dir, 'trace.jsonl') }),
-  preflight: (user) => probeIfUrl(user, 'critic'),
+  preflight: async (user) => {
+    checkConstitution(user);
+    await probeIfUrl(user, 'critic');
+  },
   async run(c, ctx) {
     const r = await caiRevise({
       model: c.model, prompts: c.prompts, constitution: c.constitution ?? undefined, outputDir: ctx.outputDir, rounds: c.rounds,
@@ -83,7 +93,10 @@ export const CAI_LABEL_STAGE = defineStage({
   description: 'AI feedback (RLAIF): a judge picks the better of two responses under a principle; preference JSONL for dpo / reward',
   schema: CaiLabelConfigSchema,
   outputs: (dir) => ({ output: path.join(dir, 'preferences.jsonl') }),
-  preflight: (user) => probeIfUrl(user, 'judge'),
+  preflight: async (user) => {
+    checkConstitution(user);
+    await probeIfUrl(user, 'judge');
+  },
   async run(c, ctx) {
     const output = path.join(ctx.outputDir, 'preferences.jsonl');
     const r = await caiLabel({
