@@ -16,6 +16,7 @@
 import { completionLogprobs, generate, rowSeed, type SamplingOptions } from '../generate/index.ts';
 import { loadModel, type PretrainedLM } from '../models/index.ts';
 import { AlignkitError } from '../tensor/errors.ts';
+import { chatCompletionsUrl } from '../io/endpoint.ts';
 import { applyChatTemplate, encodeChatText, loadChatTemplate, loadTokenizer, type ChatMessage, type ChatTemplate, type Tokenizer } from '../tokenizer/index.ts';
 
 export interface ChatRequest {
@@ -175,19 +176,7 @@ export interface EndpointChatOptions {
   concurrency?: number;
 }
 
-/** The chat-completions URL of a base URL: ".../chat/completions" as is, ".../v1" + "/chat/completions", else + "/v1/chat/completions". */
-export function chatCompletionsUrl(url: string, flag = 'endpoint'): string {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new AlignkitError(`${flag}: not a URL: ${JSON.stringify(url)}`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new AlignkitError(`${flag}: expected an http:// or https:// URL, got ${JSON.stringify(url)}`);
-  const p = u.pathname.replace(/\/+$/, '');
-  u.pathname = p.endsWith('/chat/completions') ? p : p.endsWith('/v1') ? `${p}/chat/completions` : `${p}/v1/chat/completions`;
-  return u.toString();
-}
+export { chatCompletionsUrl } from '../io/endpoint.ts';
 
 /** The endpoint could not be reached or answered with an error. */
 export class ChatEndpointError extends AlignkitError {}

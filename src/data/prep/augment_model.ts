@@ -24,6 +24,7 @@
 //   4. the first accepted proposal in candidate order replaces the word (gaps untouched); when none is
 //      accepted the word stays.
 // Positions are processed left to right and each sees the replacements made before it.
+import { chatCompletionsUrl as resolveChatUrl } from '../../io/endpoint.ts';
 import { generate, rowSeed, type SamplingOptions } from '../../generate/index.ts';
 import { loadModel, type PretrainedLM } from '../../models/index.ts';
 import { applyChatTemplate, encodeChatText, loadChatTemplate, loadTokenizer, type ChatTemplate, type Tokenizer } from '../../tokenizer/index.ts';
@@ -188,20 +189,13 @@ export interface EndpointOptions {
   system?: string;
 }
 
-/** The chat-completions URL for a base URL: ".../chat/completions" as is, ".../v1" + "/chat/completions", else + "/v1/chat/completions". */
+/** The chat-completions URL for a base URL (see io/endpoint.ts); a bad URL is a PrepConfigError naming --endpoint. */
 export function chatCompletionsUrl(url: string): string {
-  let u: URL;
   try {
-    u = new URL(url);
-  } catch {
-    throw new PrepConfigError(`--endpoint: not a URL: ${JSON.stringify(url)}`);
+    return resolveChatUrl(url, '--endpoint');
+  } catch (e) {
+    throw new PrepConfigError(e instanceof Error ? e.message : String(e));
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new PrepConfigError(`--endpoint: expected an http:// or https:// URL, got ${JSON.stringify(url)}`);
-  const path = u.pathname.replace(/\/+$/, '');
-  if (path.endsWith('/chat/completions')) u.pathname = path;
-  else if (path.endsWith('/v1')) u.pathname = `${path}/chat/completions`;
-  else u.pathname = `${path}/v1/chat/completions`;
-  return u.toString();
 }
 
 function snippet(s: string, n = 200): string {
